@@ -1,0 +1,120 @@
+"""The dataset registry: one DatasetSource per built-in dataset, plus ``npz:PATH`` for user files.
+
+Adding a dataset is adding one DatasetSource subclass and one ``register()`` call. Nothing here imports torch;
+the API imports this module to list datasets and check availability.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+
+Split = Literal["train", "test"]
+Color = Literal["gray", "rgb"]
+InputScale = Literal["unit", "centered5"]
+
+
+class DatasetError(ValueError):
+    """A dataset is unknown or its files are missing; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the rest of the library needs to know about a dataset, without loading it."""
+
+    name: str
+    num_classes: int
+    channels: int  # native channels: 1 (grayscale) or 3 (RGB)
+    size: int  # images are size x size pixels
+    family: Literal["mnist", "cifar", "other"]  # decides the paper's defaults (input scale, augmentation, grids)
+    description: str
+
+    @property
+    def input_scale(self) -> InputScale:
+        """PAPER.md section 3: CIFAR inputs are fed as 5 * (x - 0.5), MNIST-like inputs stay in [0, 1]."""
+        return "centered5" if self.family == "cifar" else "unit"
+
+    @property
+    def augment(self) -> bool:
+        """PAPER.md section 3: random crop (reflect pad 4) and horizontal flip for CIFAR, none otherwise."""
+        return self.family == "cifar"
+
+
+def data_dir() -> Path:
+    """STH_DATA_DIR, where torchvision-layout datasets live (default ~/.sth/data)."""
+    return Path(os.environ.get("STH_DATA_DIR", str(Path.home() / ".sth" / "data"))).expanduser()
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get("STH_ALLOW_DOWNLOAD", "") == "1"
+
+
+class DatasetSource:
+    """Finds and reads one dataset. Subclasses set ``info`` and implement ``candidates`` and ``read``."""
+
+    info: DatasetInfo
+    how_to_provide: ClassVar[str] = ""
+
+    def candidates(self) -> list[Path]:
+        """Every place searched, in order; the first one that holds the files wins."""
+        raise NotImplementedError
+
+    def is_complete(self, place: Path) -> bool:
+        raise NotImplementedError
+
+    def read(self, place: Path, split: Split) -> tuple[np.ndarray, np.ndarray]:
+        """Native images (N,C,H,W) uint8 and labels (N,) int64 of one split."""
+        raise NotImplementedError
+
+    def download(self) -> Path:
+        raise DatasetError(f"dataset {self.info.name!r} cannot be downloaded; {self.how_to_provide}")
+
+    def locate(self) -> Path | None:
+        return next((p for p in self.candidates() if self.is_complete(p)), None)
+
+    def load(self, split: Split) -> tuple[np.ndarray, np.ndarray]:
+        place = self.locate()
+        if place is None and downloads_allowed():
+            place = self.download()
+        if place is None:
+            searched = "\n".join(f"  - {p}" for p in self.candidates())
+            raise DatasetError(
+                f"dataset {self.info.name!r} was not found. Searched:\n{searched}\n"
+                f"To provide it: {self.how_to_provide}"
+            )
+        return self.read(place, split)
+
+
+_REGISTRY: dict[str, type[DatasetSource]] = {}
+NPZ_PREFIX = "npz:"
+
+
+def register(source: type[DatasetSource]) -> type[DatasetSource]:
+    _REGISTRY[source.info.name] = source
+    return source
+
+
+def dataset_names() -> list[str]:
+    """The built-in dataset names (``npz:PATH`` is accepted on top of these)."""
+    return sorted(_REGISTRY)
+
+
+def get_source(name: str) -> DatasetSource:
+    if name.startswith(NPZ_PREFIX):
+        from sthlib.data.npz import NpzSource
+
+        return NpzSource(Path(name[len(NPZ_PREFIX) :]))
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        raise DatasetError(
+            f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())} or npz:PATH"
+        ) from None
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    return get_source(name).info
