@@ -48,8 +48,12 @@ class NpzSource(DatasetSource):
     def __init__(self, path: Path) -> None:
         self.path = path.expanduser()
         self._arrays: dict[str, np.ndarray] | None = None
-        self.info = self._describe() if self.path.is_file() else DatasetInfo(
-            name=f"npz:{path}", num_classes=0, channels=1, size=0, family="other", description="missing file"
+        self.info = (
+            self._describe()
+            if self.path.is_file()
+            else DatasetInfo(
+                name=f"npz:{path}", num_classes=0, channels=1, size=0, family="other", description="missing file"
+            )
         )
 
     def _load_arrays(self) -> dict[str, np.ndarray]:

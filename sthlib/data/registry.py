@@ -83,8 +83,7 @@ class DatasetSource:
         if place is None:
             searched = "\n".join(f"  - {p}" for p in self.candidates())
             raise DatasetError(
-                f"dataset {self.info.name!r} was not found. Searched:\n{searched}\n"
-                f"To provide it: {self.how_to_provide}"
+                f"dataset {self.info.name!r} was not found. Searched:\n{searched}\nTo provide it: {self.how_to_provide}"
             )
         return self.read(place, split)
 

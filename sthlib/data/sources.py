@@ -6,6 +6,7 @@ import gzip
 import importlib.util
 import pickle
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -110,7 +111,7 @@ class MNIST5k(DatasetSource):
 class _ArraysOnly(pickle.Unpickler):
     """Unpickles the CIFAR python batches (dicts of lists and numpy arrays) and refuses anything else."""
 
-    _ALLOWED = {
+    _ALLOWED: ClassVar[set[tuple[str, str]]] = {
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "_reconstruct"),
@@ -125,7 +126,7 @@ class _ArraysOnly(pickle.Unpickler):
 
 def _unpickle_batch(path: Path) -> dict[bytes, object]:
     with path.open("rb") as f:
-        return _ArraysOnly(f, encoding="bytes").load()  # type: ignore[no-any-return]
+        return _ArraysOnly(f, encoding="bytes").load()
 
 
 class CifarSource(DatasetSource):
@@ -133,7 +134,7 @@ class CifarSource(DatasetSource):
 
     binary_dir = ""
     python_dir = ""
-    files: dict[Split, list[str]] = {}
+    files: ClassVar[dict[str, list[str]]] = {}
     label_bytes = 1  # CIFAR-100 records carry (coarse, fine); the fine label is the last byte
     label_key = b"labels"
     torchvision_class = ""
@@ -170,10 +171,9 @@ class CifarSource(DatasetSource):
 class CIFAR10(CifarSource):
     info = DatasetInfo("cifar10", 10, 3, 32, "cifar", "CIFAR-10: 50000/10000 colour images, 10 classes")
     binary_dir, python_dir, torchvision_class = "cifar-10-batches-bin", "cifar-10-batches-py", "CIFAR10"
-    files = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+    files: ClassVar[dict[str, list[str]]] = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
     how_to_provide = (
-        "extract cifar-10-binary.tar.gz or cifar-10-python.tar.gz into $STH_DATA_DIR, "
-        "or set STH_ALLOW_DOWNLOAD=1"
+        "extract cifar-10-binary.tar.gz or cifar-10-python.tar.gz into $STH_DATA_DIR, or set STH_ALLOW_DOWNLOAD=1"
     )
 
 
@@ -181,11 +181,10 @@ class CIFAR10(CifarSource):
 class CIFAR100(CifarSource):
     info = DatasetInfo("cifar100", 100, 3, 32, "cifar", "CIFAR-100: 50000/10000 colour images, 100 classes")
     binary_dir, python_dir, torchvision_class = "cifar-100-binary", "cifar-100-python", "CIFAR100"
-    files = {"train": ["train"], "test": ["test"]}
+    files: ClassVar[dict[str, list[str]]] = {"train": ["train"], "test": ["test"]}
     label_bytes, label_key = 2, b"fine_labels"
     how_to_provide = (
-        "extract cifar-100-binary.tar.gz or cifar-100-python.tar.gz into $STH_DATA_DIR, "
-        "or set STH_ALLOW_DOWNLOAD=1"
+        "extract cifar-100-binary.tar.gz or cifar-100-python.tar.gz into $STH_DATA_DIR, or set STH_ALLOW_DOWNLOAD=1"
     )
 
 

@@ -1,0 +1,86 @@
+"""The paper's ResNets: 7x7 stride-1 stem without max-pool, four sections, global 4x4 average pool."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sthlib.models.base import SimilarityNet
+
+WIDTHS = (64, 128, 256, 512)
+STRIDES = (1, 2, 2, 2)
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, cin: int, width: int, stride: int) -> None:
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1 = nn.Conv2d(cin, width, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = _shortcut(cin, cout, stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int) -> None:
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.shortcut = _shortcut(cin, cout, stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        return F.relu(self.bn3(self.conv3(out)) + self.shortcut(x))
+
+
+def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
+    if stride == 1 and cin == cout:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+
+class ResNet(SimilarityNet):
+    """Taps: the stem output and each section's output (5 feature maps)."""
+
+    def __init__(
+        self, block: type[BasicBlock | Bottleneck], depths: tuple[int, ...], in_channels: int, num_classes: int
+    ) -> None:
+        out_channels = [w * block.expansion for w in WIDTHS]
+        super().__init__([WIDTHS[0], *out_channels])
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, WIDTHS[0], 7, 1, 3, bias=False), nn.BatchNorm2d(WIDTHS[0]), nn.ReLU()
+        )
+        sections, cin = [], WIDTHS[0]
+        for width, depth, stride in zip(WIDTHS, depths, STRIDES, strict=True):
+            blocks = []
+            for index in range(depth):
+                blocks.append(block(cin, width, stride if index == 0 else 1))
+                cin = width * block.expansion
+            sections.append(nn.Sequential(*blocks))
+        self.sections = nn.ModuleList(sections)
+        self.linear = nn.Linear(cin, num_classes)
+
+    def taps(self, x: Tensor) -> list[Tensor]:
+        out = [self.stem(x)]
+        for section in self.sections:
+            out.append(section(out[-1]))
+        return out
+
+    def classify(self, features: Tensor) -> Tensor:
+        # The reference pools with kernel 4 over the final 4x4 map (28 or 32 pixel inputs): a global average.
+        return self.linear(F.adaptive_avg_pool2d(features, 1).flatten(1))

@@ -1,0 +1,182 @@
+"""The training pair source: a shuffled pass over the selected pairs, restarted when exhausted (PAPER.md 3).
+
+The reference code lists every pair as a Python tuple (N=5000: 12.5M tuples, 16.5 s, 3.9 GB). Here a pass is a
+keyed pseudo-random permutation of the pair indices 0..N(N-1)/2-1 (a Feistel network, evaluated on the fly), and
+each pair's similarity and target are computed from the unit vectors r_i when it is drawn: O(N*D) memory.
+
+For a variant that selects only part of the pairs, one blocked pass over S counts the selected pairs (so a
+too-large k is caught up front). When the selected set is small (at most ``explicit_limit`` pairs) it is kept
+as two int32 index arrays and shuffled per pass; otherwise the permuted stream skips unselected pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sthlib.similarity import (
+    iter_upper_blocks,
+    pair_index_to_ij,
+    pair_selected,
+    pair_targets,
+    validate_selection,
+)
+
+_ROUNDS = 4
+_M32 = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class PairBatch:
+    i: Tensor  # (k,) int64, first image of each pair
+    j: Tensor  # (k,) int64, second image, i < j
+    targets: Tensor  # (k,) float, T_ij
+
+
+def _feistel(x: Tensor, keys: list[int], half_bits: int) -> Tensor:
+    """A bijection of [0, 2^(2*half_bits)): a balanced Feistel network with a multiply-xorshift round."""
+    mask = (1 << half_bits) - 1
+    left, right = x >> half_bits, x & mask
+    for key in keys:
+        y = ((right ^ key) * 0x5BD1E995) & _M32  # operands < 2^32 and < 2^31: no int64 overflow
+        y = y ^ (y >> 15)
+        y = ((y * 0x27D4EB2D) & _M32) ^ (y >> 13)
+        left, right = right, left ^ (y & mask)
+    return (left << half_bits) | right
+
+
+def scan_selected(
+    r: Tensor, threshold: float, variant: str, threshold_low: float | None, explicit_limit: int
+) -> tuple[int, tuple[Tensor, Tensor] | None]:
+    """Count the selected pairs i < j; also return them (int32 i, j) if there are at most explicit_limit."""
+    count = 0
+    parts_i: list[Tensor] = []
+    parts_j: list[Tensor] = []
+    collecting = explicit_limit > 0
+    for i0, s, upper in iter_upper_blocks(r):
+        mask = pair_selected(s, threshold, variant, threshold_low) & upper
+        count += int(mask.sum())
+        if collecting and count > explicit_limit:
+            collecting, parts_i, parts_j = False, [], []
+        if collecting:
+            rows, cols = mask.nonzero(as_tuple=True)
+            parts_i.append((rows + i0).to(torch.int32))
+            parts_j.append((cols + i0).to(torch.int32))
+    if not collecting or not parts_i:
+        return count, None
+    return count, (torch.cat(parts_i), torch.cat(parts_j))
+
+
+class PairSampler:
+    """Draws k pairs per step, uniformly from the selected set, as a shuffled pass restarted when exhausted.
+
+    Deterministic for a seed; ``state_dict``/``load_state_dict`` resume the stream exactly.
+    """
+
+    def __init__(
+        self,
+        r: Tensor,
+        threshold: float = 0.8,
+        variant: str = "all",
+        threshold_low: float | None = None,
+        seed: int = 0,
+        explicit_limit: int = 1 << 22,
+    ) -> None:
+        validate_selection(threshold, variant, threshold_low)
+        if r.ndim != 2 or r.shape[0] < 2:
+            raise ValueError(f"need unit vectors of at least 2 images, got shape {tuple(r.shape)}")
+        self.r, self.n = r, r.shape[0]
+        self.threshold, self.variant, self.threshold_low, self.seed = threshold, variant, threshold_low, seed
+        self.total_pairs = self.n * (self.n - 1) // 2
+        self._filtered = variant not in ("all", "continuous")
+        self._explicit: tuple[Tensor, Tensor] | None = None
+        self.selected_count = self.total_pairs
+        if self._filtered:
+            self.selected_count, self._explicit = scan_selected(r, threshold, variant, threshold_low, explicit_limit)
+        if self.selected_count == 0:
+            raise ValueError(
+                f"variant {variant!r} at threshold {threshold} selects none of the {self.total_pairs} pairs of "
+                f"{self.n} images; change threshold (see the similarity summary) or the variant"
+            )
+        self._half_bits = max(1, ((self.total_pairs - 1).bit_length() + 1) // 2)
+        self.pass_length = self.selected_count if self._explicit is not None else 1 << (2 * self._half_bits)
+        self.pass_index, self.cursor = 0, 0
+        self._pass_cache: tuple[int, object] | None = None
+
+    def check_k(self, k: int) -> None:
+        if k < 1:
+            raise ValueError(f"pairs per step must be at least 1, got {k}")
+        if k > self.selected_count:
+            raise ValueError(
+                f"{k} pairs per step exceeds the {self.selected_count} pairs that variant {self.variant!r} "
+                f"selects at threshold {self.threshold}; lower pairs_per_step or select more pairs"
+            )
+
+    def _pass_key(self) -> object:
+        """Per-pass shuffle: Feistel round keys (stream) or a permutation of the explicit list."""
+        if self._pass_cache is None or self._pass_cache[0] != self.pass_index:
+            seq = np.random.SeedSequence([self.seed, self.pass_index, 0x5717])
+            if self._explicit is None:
+                key: object = [int(k) for k in seq.generate_state(_ROUNDS, dtype=np.uint32)]
+            else:
+                g = torch.Generator().manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0] >> 1))
+                key = torch.randperm(self.selected_count, generator=g).to(self.r.device)
+            self._pass_cache = (self.pass_index, key)
+        return self._pass_cache[1]
+
+    def _take(self, need: int) -> tuple[Tensor, Tensor]:
+        """Up to `need` pairs from the current pass, advancing the cursor past exactly what was taken."""
+        key = self._pass_key()
+        if isinstance(key, Tensor):
+            picked = key[self.cursor : self.cursor + need]
+            self.cursor += len(picked)
+            assert self._explicit is not None
+            return self._explicit[0][picked].long(), self._explicit[1][picked].long()
+        acceptance = self.selected_count / self.pass_length
+        chunk = min(self.pass_length - self.cursor, int(need / acceptance * 1.25) + 256)
+        pos = torch.arange(self.cursor, self.cursor + chunk, device=self.r.device)
+        v = _feistel(pos, key, self._half_bits)  # type: ignore[arg-type]
+        valid = v < self.total_pairs
+        pos, v = pos[valid], v[valid]
+        i, j = pair_index_to_ij(v, self.n)
+        if self._filtered:
+            s = (self.r[i] * self.r[j]).sum(dim=1)
+            keep = pair_selected(s, self.threshold, self.variant, self.threshold_low)
+            pos, i, j = pos[keep], i[keep], j[keep]
+        if len(pos) >= need:
+            self.cursor = int(pos[need - 1]) + 1
+            return i[:need], j[:need]
+        self.cursor += chunk
+        return i, j
+
+    def sample(self, k: int) -> PairBatch:
+        self.check_k(k)
+        parts_i: list[Tensor] = []
+        parts_j: list[Tensor] = []
+        got = 0
+        while got < k:
+            if self.cursor >= self.pass_length:
+                self.pass_index, self.cursor = self.pass_index + 1, 0
+            i, j = self._take(k - got)
+            parts_i.append(i)
+            parts_j.append(j)
+            got += len(i)
+        i, j = torch.cat(parts_i), torch.cat(parts_j)
+        s = (self.r[i] * self.r[j]).sum(dim=1)
+        return PairBatch(i=i, j=j, targets=pair_targets(s, self.threshold, self.variant))
+
+    def state_dict(self) -> dict[str, int | float | str | None]:
+        return {
+            "n": self.n, "variant": self.variant, "threshold": self.threshold, "threshold_low": self.threshold_low,
+            "seed": self.seed, "pass_index": self.pass_index, "cursor": self.cursor,
+        }  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, int | float | str | None]) -> None:
+        mine = self.state_dict()
+        for field in ("n", "variant", "threshold", "threshold_low", "seed"):
+            if state[field] != mine[field]:
+                raise ValueError(f"pair sampler state is for {field}={state[field]!r}, this one has {mine[field]!r}")
+        self.pass_index, self.cursor = int(state["pass_index"]), int(state["cursor"])  # type: ignore[arg-type]

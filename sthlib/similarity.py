@@ -1,0 +1,181 @@
+"""Pixel-similarity targets S^Th (PAPER.md section 1): the dense API and the training pair source.
+
+The dense API (``pixel_similarity``, ``threshold_targets``) materialises N x N matrices and is meant for analysis
+and tests. Training uses ``PairSampler``, which keeps only the unit vectors r_i (O(N*D) memory) and computes each
+pair's similarity and target on the fly. Both go through the same two elementwise rules (``pair_selected``,
+``pair_targets``), so a pair's target and selection are defined once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sthlib.specs import VARIANTS, validate_selection
+
+Variant = Literal["all", "high", "low", "positive", "negative", "double", "continuous"]
+__all__ = ["VARIANTS", "pixel_similarity", "threshold_targets", "unit_vectors", "validate_selection"]
+
+
+def pair_targets(s: Tensor, threshold: float, variant: str) -> Tensor:
+    """T = S^Th: +1 where S > Th, -1 where S < -Th, 0 otherwise; T = S for the continuous variant."""
+    if variant == "continuous":
+        return s.clone()
+    return (s > threshold).to(s.dtype) - (s < -threshold).to(s.dtype)
+
+
+def pair_selected(s: Tensor, threshold: float, variant: str, threshold_low: float | None = None) -> Tensor:
+    """Which pairs a variant trains on (the paper's "range"), elementwise on similarities S."""
+    high, low = s.abs() > threshold, s.abs() < threshold
+    rules = {
+        "all": lambda: torch.ones_like(s, dtype=torch.bool),
+        "continuous": lambda: torch.ones_like(s, dtype=torch.bool),
+        "high": lambda: high,
+        "low": lambda: low,
+        "positive": lambda: (s > threshold) | low,
+        "negative": lambda: (s < -threshold) | low,
+        "double": lambda: high | (s.abs() < float(threshold_low)),  # type: ignore[arg-type]
+    }
+    return rules[variant]()
+
+
+def unit_vectors(images: Tensor | np.ndarray, dtype: torch.dtype = torch.float32) -> Tensor:
+    """r_i: each image averaged over channels, flattened, centred on the mean image, scaled to unit length.
+
+    Images are (N,C,H,W) in [0, 1] (uint8 arrays are scaled by 1/255). Centring runs in float64; an image equal
+    to the mean image has no direction and gets r_i = 0 (similarity 0 with every other image).
+    """
+    x = torch.as_tensor(images)
+    if x.ndim != 4:
+        raise ValueError(f"images must be (N,C,H,W), got shape {tuple(x.shape)}")
+    scale = 1 / 255 if x.dtype == torch.uint8 else 1.0
+    x = x.to(torch.float64).mean(dim=1).flatten(1) * scale
+    x = x - x.mean(dim=0, keepdim=True)
+    norms = x.norm(dim=1, keepdim=True)
+    return torch.where(norms > 0, x / norms.clamp_min(1e-300), torch.zeros_like(x)).to(dtype)
+
+
+def pixel_similarity(images: Tensor | np.ndarray, dtype: torch.dtype = torch.float32) -> Tensor:
+    """S (N,N): cosine similarity of the centred grayscale pixel vectors (PAPER.md section 1)."""
+    r = unit_vectors(images, dtype)
+    return r @ r.T
+
+
+def threshold_targets(
+    S: Tensor, threshold: float, variant: str = "all", threshold_low: float | None = None
+) -> tuple[Tensor, Tensor]:
+    """(targets (N,N), selected (N,N) bool, True only above the diagonal) for one variant of PAPER.md section 1."""
+    validate_selection(threshold, variant, threshold_low)
+    S = torch.as_tensor(S)
+    if S.ndim != 2 or S.shape[0] != S.shape[1]:
+        raise ValueError(f"S must be square (N,N), got shape {tuple(S.shape)}")
+    upper = torch.ones(S.shape, dtype=torch.bool, device=S.device).triu(diagonal=1)
+    return pair_targets(S, threshold, variant), pair_selected(S, threshold, variant, threshold_low) & upper
+
+
+def pair_index_to_ij(t: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """Row-major index t over the pairs i < j of n items -> (i, j)."""
+    b = 2 * n - 1
+    i = torch.floor((b - torch.sqrt((b * b - 8 * t).to(torch.float64))) / 2).to(torch.int64)
+    row_start = i * (b - i) // 2  # index of pair (i, i+1)
+    i = torch.where(row_start > t, i - 1, i)  # float rounding can overshoot by one row either way
+    row_start = i * (b - i) // 2
+    next_start = (i + 1) * (b - i - 1) // 2
+    i = torch.where(t >= next_start, i + 1, i)
+    row_start = i * (b - i) // 2
+    return i, t - row_start + i + 1
+
+
+def iter_upper_blocks(r: Tensor, max_elements: int = 1 << 24) -> Iterator[tuple[int, Tensor, Tensor]]:
+    """Yield (i0, S[i0:i1, i0:], mask of pairs i < j) over row blocks: the whole upper triangle of S = r r^T
+    without ever holding more than ``max_elements`` similarities."""
+    n = r.shape[0]
+    block = max(1, max_elements // max(n, 1))
+    for i0 in range(0, n, block):
+        i1 = min(n, i0 + block)
+        s = r[i0:i1] @ r[i0:].T
+        upper = torch.ones(s.shape, dtype=torch.bool, device=r.device).triu(diagonal=1)
+        yield i0, s, upper
+
+
+@dataclass(frozen=True)
+class SimilaritySummary:
+    """What a user needs to choose Th: the distribution of S over pairs i < j and what each variant selects."""
+
+    n: int  # images
+    pairs: int  # pairs i < j
+    exact: bool  # False: estimated from `sampled` uniformly drawn pairs
+    sampled: int
+    threshold: float
+    threshold_low: float | None
+    bin_edges: list[float]  # histogram of S over [-1, 1]
+    counts: list[int]
+    selected_fraction: dict[str, float]  # variant -> fraction of all pairs it trains on
+    target_fraction: dict[str, float]  # "+1", "0", "-1" -> fraction of all pairs with that thresholded target
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def similarity_summary(
+    r: Tensor,
+    threshold: float,
+    threshold_low: float | None = None,
+    bins: int = 40,
+    max_exact_pairs: int = 200_000_000,
+    samples: int = 2_000_000,
+    seed: int = 0,
+) -> SimilaritySummary:
+    """Histogram of S and the fraction of pairs each variant selects at `threshold`, from unit vectors r.
+
+    Exact (a blocked pass over all pairs) up to `max_exact_pairs` pairs, else estimated from `samples` pairs.
+    """
+    validate_selection(threshold, "all")
+    if threshold_low is not None:
+        validate_selection(threshold, "double", threshold_low)
+    n = r.shape[0]
+    total = n * (n - 1) // 2
+    if total == 0:
+        raise ValueError("need at least 2 images for a similarity summary")
+    variants = [v for v in VARIANTS if v != "double" or threshold_low is not None]
+    counts = torch.zeros(bins, dtype=torch.int64)
+    chosen = dict.fromkeys(variants, 0)
+    signs = {"+1": 0, "0": 0, "-1": 0}
+
+    def tally(s: Tensor) -> None:
+        counts.add_(torch.histc(s.float().cpu(), bins=bins, min=-1.0, max=1.0).to(torch.int64))
+        for v in variants:
+            chosen[v] += int(pair_selected(s, threshold, v, threshold_low if v == "double" else None).sum())
+        t = pair_targets(s, threshold, "all")
+        signs["+1"] += int((t > 0).sum())
+        signs["-1"] += int((t < 0).sum())
+        signs["0"] += int((t == 0).sum())
+
+    exact = total <= max_exact_pairs
+    if exact:
+        for _, s, upper in iter_upper_blocks(r):
+            tally(s[upper])
+        seen = total
+    else:
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        t = torch.randint(0, total, (samples,), generator=g, dtype=torch.int64).to(r.device)
+        i, j = pair_index_to_ij(t, n)
+        tally((r[i] * r[j]).sum(dim=1))
+        seen = samples
+    return SimilaritySummary(
+        n=n,
+        pairs=total,
+        exact=exact,
+        sampled=seen,
+        threshold=threshold,
+        threshold_low=threshold_low,
+        bin_edges=torch.linspace(-1, 1, bins + 1).tolist(),
+        counts=counts.tolist(),
+        selected_fraction={v: c / seen for v, c in chosen.items()},
+        target_fraction={k: c / seen for k, c in signs.items()},
+    )
