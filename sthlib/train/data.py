@@ -1,0 +1,86 @@
+"""The task's images and labels on the device, and the regularization images with their pair sampler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from sthlib.data import dataset_info, load_dataset, train_valid_split
+from sthlib.pairs import PairBatch, PairSampler
+from sthlib.similarity import unit_vectors
+from sthlib.specs import TrainSpec
+
+
+@dataclass
+class TaskData:
+    """uint8 images and int64 labels, already on the training device."""
+
+    train_x: Tensor
+    train_y: Tensor
+    valid_x: Tensor
+    valid_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
+    num_classes: int
+
+    @classmethod
+    def load(cls, spec: TrainSpec, device: torch.device) -> TaskData:
+        info = dataset_info(spec.dataset)
+        images, labels = load_dataset(spec.dataset, "train", spec.color)
+        test_x, test_y = load_dataset(spec.dataset, "test", spec.color)
+        train_idx, valid_idx = train_valid_split(len(images), spec.valid_fraction, spec.seed)
+        if spec.train_limit is not None:
+            if spec.train_limit > len(train_idx):
+                raise ValueError(
+                    f"train_limit={spec.train_limit} exceeds the {len(train_idx)} training images of "
+                    f"{spec.dataset!r} (after holding out validation); lower it or leave it unset"
+                )
+            train_idx = train_idx[: spec.train_limit]
+        if spec.test_limit is not None:
+            test_x, test_y = test_x[: spec.test_limit], test_y[: spec.test_limit]
+        if len(valid_idx) == 0:
+            raise ValueError("valid_fraction leaves no validation image; raise it (checkpoint selection needs one)")
+
+        def put(a: object) -> Tensor:
+            return torch.as_tensor(a).to(device)
+
+        return cls(
+            train_x=put(images[train_idx]),
+            train_y=put(labels[train_idx]),
+            valid_x=put(images[valid_idx]),
+            valid_y=put(labels[valid_idx]),
+            test_x=put(test_x),
+            test_y=put(test_y),
+            num_classes=info.num_classes,
+        )
+
+
+@dataclass
+class RegData:
+    """The N regularization images (uint8, on the device) and the sampler of their pairs."""
+
+    images: Tensor
+    sampler: PairSampler
+
+    @classmethod
+    def load(cls, spec: TrainSpec, device: torch.device) -> RegData:
+        reg = spec.reg
+        name = reg.dataset or spec.dataset
+        images, _ = load_dataset(name, "train", spec.color)
+        if reg.n_images > len(images):
+            raise ValueError(
+                f"reg.n_images={reg.n_images} exceeds the {len(images)} training images of {name!r}; lower it"
+            )
+        images = images[: reg.n_images]
+        r = unit_vectors(images).to(device)
+        sampler = PairSampler(r, reg.threshold, reg.variant, reg.threshold_low, seed=spec.seed)
+        sampler.check_k(reg.pairs_per_step)
+        return cls(images=torch.as_tensor(images).to(device), sampler=sampler)
+
+    def fixed_pairs(self, count: int, seed: int) -> PairBatch:
+        """`count` pairs (fewer if fewer are selected) from an independent stream: the same every epoch."""
+        s = self.sampler
+        other = PairSampler(s.r, s.threshold, s.variant, s.threshold_low, seed=seed)
+        return other.sample(min(count, other.selected_count))
