@@ -25,7 +25,7 @@ from sthlib.checkpoint import (
     write_safetensors,
 )
 from sthlib.losses import LOSSES
-from sthlib.models import build_model
+from sthlib.models import SimilarityNet, build_model
 from sthlib.specs import TrainSpec
 from sthlib.train.augment import crop_flip, to_inputs
 from sthlib.train.callbacks import Callback, StepProgress, TrainingStopped
@@ -106,7 +106,7 @@ class Trainer:
         self.model.train()
         perm = torch.randperm(n, generator=self.generator, device=self.device)
         steps = -(-n // spec.batch_size)
-        ce_sum, correct, reg_sum = torch.zeros((), device=self.device), torch.zeros((), device=self.device), 0.0
+        ce_sum, correct, reg_sum = (torch.zeros((), device=self.device) for _ in range(3))
         start = time.perf_counter()
         for step in range(steps):
             if any(cb.should_stop() for cb in self.callbacks):
@@ -116,7 +116,7 @@ class Trainer:
             ce_sum += out["ce"] * len(batch)
             correct += out["correct"]
             if "reg_loss" in out:
-                reg_sum = reg_sum + out["reg_loss"]
+                reg_sum += out["reg_loss"]
             for cb in self.callbacks:
                 cb.on_step_end(self, StepProgress(self.epoch, spec.epochs, step + 1, steps))
         seconds = time.perf_counter() - start
@@ -193,7 +193,7 @@ class Trainer:
         return result
 
     # ---- checkpoints -----------------------------------------------------------------------------------------
-    def best_model(self) -> torch.nn.Module:
+    def best_model(self) -> SimilarityNet:
         model = build_model(self.spec.arch, self.spec.in_channels, self.data.num_classes)
         model.load_state_dict(self.best_state)
         return model.to(self.device).eval()

@@ -1,0 +1,1 @@
+"""The ``sth`` command: local runs of sthlib (and, later, a client of the REST API)."""

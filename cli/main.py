@@ -1,0 +1,137 @@
+"""sth: train and inspect S^Th-regularized models from the command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="STh Lab: pixel-similarity regularized training and robustness evaluation.", no_args_is_help=True)
+console = Console(stderr=True)
+
+Opt = typer.Option
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def train(
+    preset: Annotated[str, Opt(help="start from a preset (see `sth presets`)")] = "quick",
+    dataset: Annotated[str | None, Opt(help="classification dataset, or npz:PATH")] = None,
+    arch: Annotated[str | None, Opt(help="resnet18, resnet34, resnet50 or small_cnn")] = None,
+    epochs: Annotated[int | None, Opt()] = None,
+    batch_size: Annotated[int | None, Opt()] = None,
+    lr: Annotated[float | None, Opt(help="peak SGD learning rate")] = None,
+    color: Annotated[str | None, Opt(help="gray or rgb")] = None,
+    train_limit: Annotated[int | None, Opt(help="use only this many training images")] = None,
+    test_limit: Annotated[int | None, Opt(help="evaluate on only this many test images")] = None,
+    seed: Annotated[int | None, Opt()] = None,
+    alpha: Annotated[float | None, Opt(help="regularization weight; 0 trains the unregularized baseline")] = None,
+    reg_dataset: Annotated[str | None, Opt(help="regularization images (default: the task's dataset)")] = None,
+    n_images: Annotated[int | None, Opt(help="N regularization images")] = None,
+    threshold: Annotated[float | None, Opt(help="Th in (0, 1)")] = None,
+    variant: Annotated[str | None, Opt(help="all, high, low, positive, negative, double, continuous")] = None,
+    threshold_low: Annotated[float | None, Opt(help="Th2 for variant double")] = None,
+    pairs: Annotated[int | None, Opt(help="k pairs per step")] = None,
+    loss: Annotated[str | None, Opt(help="arctanh_square or mse")] = None,
+    fused: Annotated[bool | None, Opt("--fused/--two-pass", help="one pass over both halves of the pairs")] = None,
+    device: Annotated[str, Opt(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+    out: Annotated[Path, Opt(help="where to write the best checkpoint")] = Path("runs/model.safetensors"),
+    resume: Annotated[Path | None, Opt(help="continue from a training state written by an earlier run")] = None,
+    quiet: Annotated[bool, Opt(help="no progress bar")] = False,
+) -> None:
+    """Train a model (a preset, changed by any flag given) and write its best-validation checkpoint."""
+    from cli.progress import RichProgress, history_table
+    from sthlib.specs import preset as get_preset
+    from sthlib.train import EpochCheckpoint, Trainer
+
+    changes: dict[str, Any] = {
+        "dataset": dataset, "arch": arch, "epochs": epochs, "batch_size": batch_size, "lr": lr, "color": color,
+        "train_limit": train_limit, "test_limit": test_limit, "seed": seed, "reg.alpha": alpha,
+        "reg.dataset": reg_dataset, "reg.n_images": n_images, "reg.threshold": threshold, "reg.variant": variant,
+        "reg.threshold_low": threshold_low, "reg.pairs_per_step": pairs, "reg.loss": loss, "reg.fused": fused,
+    }  # fmt: skip
+    state_path = out.with_suffix(".state.safetensors")
+    callbacks = [EpochCheckpoint(state_path)]
+    if not quiet:
+        callbacks.append(RichProgress(console))
+    try:
+        if resume is not None:
+            trainer = Trainer.resume(resume, device, callbacks)
+        else:
+            spec = get_preset(preset, **{k: v for k, v in changes.items() if v is not None})
+            trainer = Trainer(spec, device, callbacks)
+    except ValueError as e:
+        _fail(str(e))
+    console.print(f"training on {trainer.device}: {trainer.spec.to_json()}")
+    result = trainer.fit()
+    trainer.save_best(out)
+    console.print(history_table(result.history, result.best_epoch))
+    console.print(f"checkpoint (epoch {result.best_epoch}): {out}\ntraining state: {state_path}")
+
+
+@app.command()
+def presets() -> None:
+    """List the presets: the paper's (task + regularization data) table and the quick demo."""
+    from sthlib.specs import PRESETS
+
+    table = Table("preset", "dataset", "arch", "epochs", "alpha", "Th", "reg data", "N")
+    for name, spec in sorted(PRESETS.items()):
+        reg = spec.reg
+        table.add_row(name, spec.dataset, spec.arch, str(spec.epochs), str(reg.alpha), str(reg.threshold),
+                      reg.dataset or spec.dataset, str(reg.n_images))  # fmt: skip
+    Console().print(table)
+
+
+@app.command()
+def datasets() -> None:
+    """Which datasets are on this machine, and how to provide the missing ones."""
+    from sthlib.data import availability, dataset_names
+
+    table = Table("dataset", "available", "where / how to provide")
+    for name in dataset_names():
+        a = availability(name)
+        table.add_row(name, "yes" if a.available else "no", a.location or a.how_to_provide)
+    Console().print(table)
+
+
+@app.command()
+def similarity(
+    dataset: str,
+    threshold: Annotated[float, Opt(help="Th to report the selected fractions at")] = 0.8,
+    threshold_low: Annotated[float | None, Opt(help="Th2, to report variant double")] = None,
+    n_images: Annotated[int, Opt(help="the first N training images")] = 5000,
+    color: Annotated[str, Opt()] = "gray",
+    as_json: Annotated[bool, Opt("--json", help="print JSON")] = False,
+) -> None:
+    """Histogram of the pixel similarity S and what each variant selects at a threshold: choose Th with it."""
+    from sthlib.data import load_dataset
+    from sthlib.similarity import similarity_summary, unit_vectors
+
+    try:
+        images, _ = load_dataset(dataset, "train", color)
+        summary = similarity_summary(unit_vectors(images[:n_images]), threshold, threshold_low)
+    except ValueError as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict()))
+        return
+    table = Table("variant", "fraction of pairs", title=f"{dataset}: N={summary.n}, Th={threshold}")
+    for name, fraction in summary.selected_fraction.items():
+        table.add_row(name, f"{fraction:.4f}")
+    for name, fraction in summary.target_fraction.items():
+        table.add_row(f"target {name}", f"{fraction:.4f}")
+    Console().print(table)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, Opt("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
