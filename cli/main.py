@@ -9,9 +9,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
-app = typer.Typer(help="STh Lab: pixel-similarity regularized training and robustness evaluation.", no_args_is_help=True)
+app = typer.Typer(
+    help="STh Lab: pixel-similarity regularized training and robustness evaluation.", no_args_is_help=True
+)
 console = Console(stderr=True)
 
 Opt = typer.Option
@@ -51,7 +53,7 @@ def train(
     """Train a model (a preset, changed by any flag given) and write its best-validation checkpoint."""
     from cli.progress import RichProgress, history_table
     from sthlib.specs import preset as get_preset
-    from sthlib.train import EpochCheckpoint, Trainer
+    from sthlib.train import Callback, EpochCheckpoint, Trainer
 
     changes: dict[str, Any] = {
         "dataset": dataset, "arch": arch, "epochs": epochs, "batch_size": batch_size, "lr": lr, "color": color,
@@ -60,7 +62,7 @@ def train(
         "reg.threshold_low": threshold_low, "reg.pairs_per_step": pairs, "reg.loss": loss, "reg.fused": fused,
     }  # fmt: skip
     state_path = out.with_suffix(".state.safetensors")
-    callbacks = [EpochCheckpoint(state_path)]
+    callbacks: list[Callback] = [EpochCheckpoint(state_path)]
     if not quiet:
         callbacks.append(RichProgress(console))
     try:
@@ -83,7 +85,8 @@ def presets() -> None:
     """List the presets: the paper's (task + regularization data) table and the quick demo."""
     from sthlib.specs import PRESETS
 
-    table = Table("preset", "dataset", "arch", "epochs", "alpha", "Th", "reg data", "N")
+    table = Table("dataset", "arch", "epochs", "alpha", "Th", "reg data", "N")
+    table.columns.insert(0, Column("preset", no_wrap=True))
     for name, spec in sorted(PRESETS.items()):
         reg = spec.reg
         table.add_row(name, spec.dataset, spec.arch, str(spec.epochs), str(reg.alpha), str(reg.threshold),

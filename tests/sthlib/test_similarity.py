@@ -27,13 +27,13 @@ def numpy_similarity(images: np.ndarray) -> np.ndarray:
 
 def numpy_rule(S: np.ndarray, th: float, variant: str, th_low: float | None):
     """An independent transcription of PAPER.md section 1's table."""
-    T = np.where(S > th, 1.0, np.where(S < -th, -1.0, 0.0))
+    T = np.where(th < S, 1.0, np.where(-th > S, -1.0, 0.0))
     if variant == "continuous":
         T = S.copy()
     a = np.abs(S)
     sel = {
         "all": np.ones_like(S, bool), "continuous": np.ones_like(S, bool), "high": a > th, "low": a < th,
-        "positive": (S > th) | (a < th), "negative": (S < -th) | (a < th),
+        "positive": (th < S) | (a < th), "negative": (-th > S) | (a < th),
         "double": (a > th) | (a < (th_low or 0)),
     }[variant]  # fmt: skip
     return T, sel & np.triu(np.ones_like(S, bool), 1)
@@ -159,7 +159,7 @@ def test_sampler_resumes_exactly(r_small):
 
 def test_k_larger_than_selected_pairs_is_an_error(r_small):
     sampler = PairSampler(r_small, 0.9, "high")
-    with pytest.raises(ValueError, match="exceeds the .* pairs"):
+    with pytest.raises(ValueError, match=r"exceeds the .* pairs"):
         sampler.check_k(sampler.selected_count + 1)
 
 
