@@ -31,39 +31,71 @@ def pair_targets(s: Tensor, threshold: float, variant: str) -> Tensor:
 
 def pair_selected(s: Tensor, threshold: float, variant: str, threshold_low: float | None = None) -> Tensor:
     """Which pairs a variant trains on (the paper's "range"), elementwise on similarities S."""
-    high, low = s.abs() > threshold, s.abs() < threshold
-    rules = {
-        "all": lambda: torch.ones_like(s, dtype=torch.bool),
-        "continuous": lambda: torch.ones_like(s, dtype=torch.bool),
-        "high": lambda: high,
-        "low": lambda: low,
-        "positive": lambda: (s > threshold) | low,
-        "negative": lambda: (s < -threshold) | low,
-        "double": lambda: high | (s.abs() < float(threshold_low)),  # type: ignore[arg-type]
-    }
-    return rules[variant]()
+    if variant in ("all", "continuous"):
+        return torch.ones_like(s, dtype=torch.bool)
+    a = s.abs()
+    if variant == "high":
+        return a > threshold
+    if variant == "low":
+        return a < threshold
+    if variant == "positive":
+        return (s > threshold) | (a < threshold)
+    if variant == "negative":
+        return (s < -threshold) | (a < threshold)
+    if variant == "double":
+        return (a > threshold) | (a < float(threshold_low))  # type: ignore[arg-type]
+    raise ValueError(f"unknown variant {variant!r}")
 
 
-def unit_vectors(images: Tensor | np.ndarray, dtype: torch.dtype = torch.float32) -> Tensor:
+def unit_vectors(
+    images: Tensor | np.ndarray, dtype: torch.dtype = torch.float32, chunk: int = 1024
+) -> Tensor:
     """r_i: each image averaged over channels, flattened, centred on the mean image, scaled to unit length.
 
-    Images are (N,C,H,W) in [0, 1] (uint8 arrays are scaled by 1/255). Centring runs in float64; an image equal
-    to the mean image has no direction and gets r_i = 0 (similarity 0 with every other image).
+    Images are (N,C,H,W) in [0, 1] (uint8 arrays are scaled by 1/255). The arithmetic runs in float64, chunk by
+    chunk, so the only N x D buffer is the result. An image equal to the mean image has no direction and gets
+    r_i = 0 (similarity 0 with every other image).
     """
     x = torch.as_tensor(images)
     if x.ndim != 4:
         raise ValueError(f"images must be (N,C,H,W), got shape {tuple(x.shape)}")
     scale = 1 / 255 if x.dtype == torch.uint8 else 1.0
-    x = x.to(torch.float64).mean(dim=1).flatten(1) * scale
-    x = x - x.mean(dim=0, keepdim=True)
-    norms = x.norm(dim=1, keepdim=True)
-    return torch.where(norms > 0, x / norms.clamp_min(1e-300), torch.zeros_like(x)).to(dtype)
+    n = x.shape[0]
+
+    def gray(start: int) -> Tensor:  # (chunk, D) float64 in [0, 1]
+        return x[start : start + chunk].to(torch.float64).mean(dim=1).flatten(1) * scale
+
+    mean = sum((gray(start).sum(dim=0) for start in range(0, n, chunk)), torch.zeros(1, dtype=torch.float64)) / n
+    out = torch.empty((n, x[0, 0].numel()), dtype=dtype)
+    for start in range(0, n, chunk):
+        centred = gray(start) - mean
+        norms = centred.norm(dim=1, keepdim=True)
+        out[start : start + chunk] = torch.where(norms > 0, centred / norms.clamp_min(1e-300), 0.0).to(dtype)
+    return out
+
+
+BLOCK_ELEMENTS = 1 << 20  # similarities per row block: 4 MB in float32, so elementwise passes stay in cache
+
+
+def _row_blocks(n: int, max_elements: int = BLOCK_ELEMENTS) -> Iterator[tuple[int, int]]:
+    block = max(1, max_elements // max(n, 1))
+    for i0 in range(0, n, block):
+        yield i0, min(n, i0 + block)
 
 
 def pixel_similarity(images: Tensor | np.ndarray, dtype: torch.dtype = torch.float32) -> Tensor:
-    """S (N,N): cosine similarity of the centred grayscale pixel vectors (PAPER.md section 1)."""
+    """S (N,N): cosine similarity of the centred grayscale pixel vectors (PAPER.md section 1).
+
+    Computed by row blocks of the upper triangle and mirrored: half the multiply-adds of r @ r.T.
+    """
     r = unit_vectors(images, dtype)
-    return r @ r.T
+    n = r.shape[0]
+    S = torch.empty((n, n), dtype=dtype)
+    for i0, i1 in _row_blocks(n):
+        rows = r[i0:i1] @ r[i0:].T
+        S[i0:, i0:i1] = rows.T
+        S[i0:i1, i0:] = rows
+    return S
 
 
 def threshold_targets(
@@ -74,8 +106,13 @@ def threshold_targets(
     S = torch.as_tensor(S)
     if S.ndim != 2 or S.shape[0] != S.shape[1]:
         raise ValueError(f"S must be square (N,N), got shape {tuple(S.shape)}")
-    upper = torch.ones(S.shape, dtype=torch.bool, device=S.device).triu(diagonal=1)
-    return pair_targets(S, threshold, variant), pair_selected(S, threshold, variant, threshold_low) & upper
+    targets = torch.empty_like(S)
+    selected = torch.zeros(S.shape, dtype=torch.bool, device=S.device)
+    for i0, i1 in _row_blocks(S.shape[0]):
+        targets[i0:i1] = pair_targets(S[i0:i1], threshold, variant)
+        upper = S[i0:i1, i0:]
+        selected[i0:i1, i0:] = pair_selected(upper, threshold, variant, threshold_low).triu_(diagonal=1)
+    return targets, selected
 
 
 def pair_index_to_ij(t: Tensor, n: int) -> tuple[Tensor, Tensor]:
@@ -91,15 +128,12 @@ def pair_index_to_ij(t: Tensor, n: int) -> tuple[Tensor, Tensor]:
     return i, t - row_start + i + 1
 
 
-def iter_upper_blocks(r: Tensor, max_elements: int = 1 << 24) -> Iterator[tuple[int, Tensor, Tensor]]:
+def iter_upper_blocks(r: Tensor, max_elements: int = BLOCK_ELEMENTS) -> Iterator[tuple[int, Tensor, Tensor]]:
     """Yield (i0, S[i0:i1, i0:], mask of pairs i < j) over row blocks: the whole upper triangle of S = r r^T
     without ever holding more than ``max_elements`` similarities."""
-    n = r.shape[0]
-    block = max(1, max_elements // max(n, 1))
-    for i0 in range(0, n, block):
-        i1 = min(n, i0 + block)
+    for i0, i1 in _row_blocks(r.shape[0], max_elements):
         s = r[i0:i1] @ r[i0:].T
-        upper = torch.ones(s.shape, dtype=torch.bool, device=r.device).triu(diagonal=1)
+        upper = torch.ones(s.shape, dtype=torch.bool, device=r.device).triu_(diagonal=1)
         yield i0, s, upper
 
 

@@ -58,7 +58,7 @@ class SimilarityNet(nn.Module):
         scores = []
         for (f0, f1), mean in zip(pairs, self.tap_means(), strict=True):
             if self.training:
-                batch_mean = torch.cat([f0, f1]).detach().mean(dim=(0, 2, 3))
+                batch_mean = (f0.detach().mean(dim=(0, 2, 3)) + f1.detach().mean(dim=(0, 2, 3))) / 2  # equal halves
                 mean.mul_(1 - TAP_MOMENTUM).add_(batch_mean, alpha=TAP_MOMENTUM)
             centre = mean.view(1, -1, 1, 1)
             scores.append(F.cosine_similarity((f0 - centre).flatten(1), (f1 - centre).flatten(1), dim=1))
