@@ -74,7 +74,11 @@ def train(
     except ValueError as e:
         _fail(str(e))
     console.print(f"training on {trainer.device}: {trainer.spec.to_json()}")
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/yellow]; continue with: sth train --resume {state_path}")
+        raise typer.Exit(130) from None
     trainer.save_best(out)
     console.print(history_table(result.history, result.best_epoch))
     console.print(f"checkpoint (epoch {result.best_epoch}): {out}\ntraining state: {state_path}")

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from sthlib.similarity import (
-    iter_upper_blocks,
+    iter_upper_tiles,
     pair_index_to_ij,
     pair_selected,
     pair_targets,
@@ -56,15 +56,17 @@ def scan_selected(
     parts_i: list[Tensor] = []
     parts_j: list[Tensor] = []
     collecting = explicit_limit > 0
-    for i0, s, upper in iter_upper_blocks(r):
-        mask = pair_selected(s, threshold, variant, threshold_low) & upper
+    for i0, j0, s, upper in iter_upper_tiles(r):
+        mask = pair_selected(s, threshold, variant, threshold_low)
+        if upper is not None:
+            mask &= upper
         count += int(mask.sum())
         if collecting and count > explicit_limit:
             collecting, parts_i, parts_j = False, [], []
         if collecting:
             rows, cols = mask.nonzero(as_tuple=True)
             parts_i.append((rows + i0).to(torch.int32))
-            parts_j.append((cols + i0).to(torch.int32))
+            parts_j.append((cols + j0).to(torch.int32))
     if not collecting or not parts_i:
         return count, None
     return count, (torch.cat(parts_i), torch.cat(parts_j))

@@ -47,9 +47,7 @@ def pair_selected(s: Tensor, threshold: float, variant: str, threshold_low: floa
     raise ValueError(f"unknown variant {variant!r}")
 
 
-def unit_vectors(
-    images: Tensor | np.ndarray, dtype: torch.dtype = torch.float32, chunk: int = 1024
-) -> Tensor:
+def unit_vectors(images: Tensor | np.ndarray, dtype: torch.dtype = torch.float32, chunk: int = 1024) -> Tensor:
     """r_i: each image averaged over channels, flattened, centred on the mean image, scaled to unit length.
 
     Images are (N,C,H,W) in [0, 1] (uint8 arrays are scaled by 1/255). The arithmetic runs in float64, chunk by
@@ -74,7 +72,8 @@ def unit_vectors(
     return out
 
 
-BLOCK_ELEMENTS = 1 << 20  # similarities per row block: 4 MB in float32, so elementwise passes stay in cache
+TILE = 512  # S is computed in TILE x TILE tiles: efficient matmuls, and elementwise passes that stay in cache
+BLOCK_ELEMENTS = 1 << 20  # similarities per row block when thresholding a dense S (4 MB in float32)
 
 
 def _row_blocks(n: int, max_elements: int = BLOCK_ELEMENTS) -> Iterator[tuple[int, int]]:
@@ -83,18 +82,32 @@ def _row_blocks(n: int, max_elements: int = BLOCK_ELEMENTS) -> Iterator[tuple[in
         yield i0, min(n, i0 + block)
 
 
+def iter_upper_tiles(r: Tensor, tile: int = TILE) -> Iterator[tuple[int, int, Tensor, Tensor | None]]:
+    """Yield (i0, j0, S[i0:i0+tile, j0:j0+tile], mask) over the tiles on and above the diagonal of S = r r^T.
+
+    mask is None for a tile wholly above the diagonal (every entry is a pair i < j) and the strict upper
+    triangle for a diagonal tile. Together the tiles cover every pair i < j exactly once, in O(tile^2) memory.
+    """
+    n = r.shape[0]
+    diagonal = torch.ones((tile, tile), dtype=torch.bool, device=r.device).triu_(diagonal=1)
+    for i0 in range(0, n, tile):
+        rows = r[i0 : i0 + tile]
+        for j0 in range(i0, n, tile):
+            s = rows @ r[j0 : j0 + tile].T
+            yield i0, j0, s, (diagonal[: s.shape[0], : s.shape[1]] if j0 == i0 else None)
+
+
 def pixel_similarity(images: Tensor | np.ndarray, dtype: torch.dtype = torch.float32) -> Tensor:
     """S (N,N): cosine similarity of the centred grayscale pixel vectors (PAPER.md section 1).
 
-    Computed by row blocks of the upper triangle and mirrored: half the multiply-adds of r @ r.T.
+    Computed tile by tile on and above the diagonal and mirrored: half the multiply-adds of r @ r.T.
     """
     r = unit_vectors(images, dtype)
-    n = r.shape[0]
-    S = torch.empty((n, n), dtype=dtype)
-    for i0, i1 in _row_blocks(n):
-        rows = r[i0:i1] @ r[i0:].T
-        S[i0:, i0:i1] = rows.T
-        S[i0:i1, i0:] = rows
+    S = torch.empty((r.shape[0], r.shape[0]), dtype=dtype)
+    for i0, j0, s, _ in iter_upper_tiles(r):
+        S[i0 : i0 + s.shape[0], j0 : j0 + s.shape[1]] = s
+        if j0 != i0:
+            S[j0 : j0 + s.shape[1], i0 : i0 + s.shape[0]] = s.T
     return S
 
 
@@ -126,15 +139,6 @@ def pair_index_to_ij(t: Tensor, n: int) -> tuple[Tensor, Tensor]:
     i = torch.where(t >= next_start, i + 1, i)
     row_start = i * (b - i) // 2
     return i, t - row_start + i + 1
-
-
-def iter_upper_blocks(r: Tensor, max_elements: int = BLOCK_ELEMENTS) -> Iterator[tuple[int, Tensor, Tensor]]:
-    """Yield (i0, S[i0:i1, i0:], mask of pairs i < j) over row blocks: the whole upper triangle of S = r r^T
-    without ever holding more than ``max_elements`` similarities."""
-    for i0, i1 in _row_blocks(r.shape[0], max_elements):
-        s = r[i0:i1] @ r[i0:].T
-        upper = torch.ones(s.shape, dtype=torch.bool, device=r.device).triu_(diagonal=1)
-        yield i0, s, upper
 
 
 @dataclass(frozen=True)
@@ -192,8 +196,8 @@ def similarity_summary(
 
     exact = total <= max_exact_pairs
     if exact:
-        for _, s, upper in iter_upper_blocks(r):
-            tally(s[upper])
+        for _, _, s, upper in iter_upper_tiles(r):
+            tally(s.flatten() if upper is None else s[upper])
         seen = total
     else:
         g = torch.Generator(device="cpu").manual_seed(seed)

@@ -117,7 +117,10 @@ class TrainSpec:
         _require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         _require(self.lr_cycle >= 1 and self.lr_step >= 1, "lr_cycle and lr_step must be at least 1 epoch")
         _require(0 < self.lr_gamma <= 1, f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
-        _require(0 <= self.valid_fraction < 0.5, f"valid_fraction must be in [0, 0.5), got {self.valid_fraction}")
+        _require(
+            0 < self.valid_fraction < 0.5,
+            f"valid_fraction must be in (0, 0.5) (checkpoints are selected on it), got {self.valid_fraction}",
+        )
         for name in ("train_limit", "test_limit"):
             limit = getattr(self, name)
             _require(limit is None or limit >= 1, f"{name} must be at least 1 or unset, got {limit}")

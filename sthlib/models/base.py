@@ -12,8 +12,8 @@ TAP_MOMENTUM = 0.1  # m_l <- (1 - 0.1) m_l + 0.1 * batch mean, as the reference
 
 
 class SimilarityNet(nn.Module):
-    """Base of every architecture. Subclasses implement ``taps(x)`` (the feature maps the similarity path reads,
-    the last of which feeds the classifier) and ``classify(last_tap)``.
+    """Base of every architecture: a stem, stages and a linear classifier. ``taps(x)`` are the feature maps the
+    similarity path reads (the last one feeds ``classify``).
 
     Buffers ``tap_mean_l`` hold one running mean per channel of each tap (starting at 0); the trainable
     ``layer_weights`` (starting at zeros, so the softmax weights start uniform) mix the per-layer cosines.
@@ -26,11 +26,20 @@ class SimilarityNet(nn.Module):
             self.register_buffer(f"tap_mean_{index}", torch.zeros(channels))
         self.layer_weights = nn.Parameter(torch.zeros(len(self.tap_channels)))
 
+    stem: nn.Module
+    stages: nn.ModuleList
+    linear: nn.Linear
+
     def taps(self, x: Tensor) -> list[Tensor]:
-        raise NotImplementedError
+        """The stem output and each stage's output; subclasses with another shape override this."""
+        out = [self.stem(x)]
+        for stage in self.stages:
+            out.append(stage(out[-1]))
+        return out
 
     def classify(self, features: Tensor) -> Tensor:
-        raise NotImplementedError
+        """Global average pool, then the linear layer (the reference's 4x4 average pool on its 4x4 final map)."""
+        return self.linear(F.adaptive_avg_pool2d(features, 1).flatten(1))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classify(self.taps(x)[-1])

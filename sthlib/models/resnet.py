@@ -55,7 +55,7 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
 
 
 class ResNet(SimilarityNet):
-    """Taps: the stem output and each section's output (5 feature maps)."""
+    """Taps: the stem output and each of the four sections' outputs (5 feature maps)."""
 
     def __init__(
         self, block: type[BasicBlock | Bottleneck], depths: tuple[int, ...], in_channels: int, num_classes: int
@@ -65,22 +65,12 @@ class ResNet(SimilarityNet):
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, WIDTHS[0], 7, 1, 3, bias=False), nn.BatchNorm2d(WIDTHS[0]), nn.ReLU()
         )
-        sections, cin = [], WIDTHS[0]
+        stages, cin = [], WIDTHS[0]
         for width, depth, stride in zip(WIDTHS, depths, STRIDES, strict=True):
             blocks = []
             for index in range(depth):
                 blocks.append(block(cin, width, stride if index == 0 else 1))
                 cin = width * block.expansion
-            sections.append(nn.Sequential(*blocks))
-        self.sections = nn.ModuleList(sections)
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.ModuleList(stages)
         self.linear = nn.Linear(cin, num_classes)
-
-    def taps(self, x: Tensor) -> list[Tensor]:
-        out = [self.stem(x)]
-        for section in self.sections:
-            out.append(section(out[-1]))
-        return out
-
-    def classify(self, features: Tensor) -> Tensor:
-        # The reference pools with kernel 4 over the final 4x4 map (28 or 32 pixel inputs): a global average.
-        return self.linear(F.adaptive_avg_pool2d(features, 1).flatten(1))

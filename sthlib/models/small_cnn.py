@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from sthlib.models.base import SimilarityNet
 
@@ -26,12 +25,3 @@ class SmallCNN(SimilarityNet):
             [nn.Sequential(_conv_bn(cin, cout, 2), _conv_bn(cout, cout, 1)) for cin, cout in itertools.pairwise(WIDTHS)]
         )
         self.linear = nn.Linear(WIDTHS[-1], num_classes)
-
-    def taps(self, x: Tensor) -> list[Tensor]:
-        out = [self.stem(x)]
-        for stage in self.stages:
-            out.append(stage(out[-1]))
-        return out
-
-    def classify(self, features: Tensor) -> Tensor:
-        return self.linear(F.adaptive_avg_pool2d(features, 1).flatten(1))

@@ -40,8 +40,6 @@ class TaskData:
             train_idx = train_idx[: spec.train_limit]
         if spec.test_limit is not None:
             test_x, test_y = test_x[: spec.test_limit], test_y[: spec.test_limit]
-        if len(valid_idx) == 0:
-            raise ValueError("valid_fraction leaves no validation image; raise it (checkpoint selection needs one)")
 
         def put(a: object) -> Tensor:
             return torch.as_tensor(a).to(device)

@@ -220,6 +220,7 @@ class Trainer:
             "history": [m.to_dict() for m in self.history],
             "optimizer": optimizer,
             "pair_sampler": None if self.reg is None else self.reg.sampler.state_dict(),
+            "generator_device": self.device.type,
             "versions": library_versions(),
         }
         write_safetensors(Path(path), tensors, meta)
@@ -237,7 +238,12 @@ class Trainer:
         load_weights(trainer.model, _strip(prefixed, "model."), str(path))
         trainer.best_state = _strip(prefixed, "best.")
         trainer.optimizer.load_state_dict(join_tensors(meta["optimizer"], prefixed))
-        trainer.generator.set_state(tensors["rng.generator"])
+        if meta.get("generator_device", "cpu") == trainer.device.type:
+            trainer.generator.set_state(tensors["rng.generator"])
+        else:  # CPU and CUDA generator states are not interchangeable: continue, but not bit for bit
+            log.warning("resuming on %s a run saved on %s: the shuffle stream restarts", trainer.device.type,
+                        meta.get("generator_device"))  # fmt: skip
+            trainer.generator.manual_seed(trainer.spec.seed + int(meta["epoch"]))
         if trainer.reg is not None:
             trainer.reg.sampler.load_state_dict(meta["pair_sampler"])
         trainer.epoch, trainer.best_epoch = int(meta["epoch"]), int(meta["best_epoch"])

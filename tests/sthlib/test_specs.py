@@ -15,6 +15,7 @@ from sthlib.specs import PAPER_TABLE, PRESETS, RegSpec, TrainSpec, preset
         ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
         ({"reg.dataset": "imagenet"}, "unknown dataset 'imagenet'"),
         ({"epochs": 0}, "epochs must be at least 1"),
+        ({"valid_fraction": 0.0}, "checkpoints are selected on it"),
         ({"lr": -0.1}, "lr must be > 0"),
         ({"reg.pairs_per_step": 0}, "pairs_per_step must be at least 1"),
         ({"reg.loss": "l1"}, "unknown loss 'l1'"),
