@@ -76,6 +76,7 @@ def write_safetensors(path: Path, tensors: dict[str, Tensor], meta: dict[str, An
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is meant to be shared like any written file
     try:
         save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata={_META_KEY: json.dumps(meta)})
         os.replace(tmp, path)
