@@ -21,6 +21,7 @@ from sthlib.data.registry import (
     dataset_names,
     get_source,
 )
+from sthlib.data.samples import foolbox_samples
 from sthlib.data.split import DEFAULT_VALID_FRACTION, train_valid_split
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "data_dir",
     "dataset_info",
     "dataset_names",
+    "foolbox_samples",
     "load_dataset",
     "to_grayscale",
     "to_rgb",

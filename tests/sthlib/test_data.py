@@ -128,3 +128,11 @@ def test_train_valid_split_is_deterministic_and_disjoint():
     again_train, again_valid = train_valid_split(1000)
     assert (valid == again_valid).all() and (train == again_train).all()
     assert not (train_valid_split(1000, seed=1)[1] == valid).all()
+
+
+@pytest.mark.parametrize(("dataset", "shape"), [("mnist", (20, 1, 28, 28)), ("cifar10", (20, 3, 32, 32))])
+def test_foolbox_samples(dataset, shape):
+    from sthlib.data import foolbox_samples
+
+    x, y = foolbox_samples(dataset)
+    assert x.shape == shape and x.dtype == np.uint8 and y.dtype == np.int64 and len(y) == 20
