@@ -10,9 +10,17 @@ CROP_PADDING = 4  # pixels of reflect padding before the random crop (PAPER.md s
 
 
 def to_inputs(images: Tensor, input_scale: str) -> Tensor:
-    """uint8 (B,C,H,W) -> float: [0, 1] ("unit") or 5 * (x - 0.5) ("centered5", CIFAR)."""
-    x = images.float().div_(255)
-    return x.sub_(0.5).mul_(5) if input_scale == "centered5" else x
+    """uint8 (B,C,H,W) -> what the network is fed: [0, 1] ("unit") or 5 * (x - 0.5) ("centered5", CIFAR)."""
+    return scale_inputs(images.float().div_(255), input_scale, inplace=True)
+
+
+def scale_inputs(x: Tensor, input_scale: str, inplace: bool = False) -> Tensor:
+    """float images in [0, 1] -> network inputs (differentiable unless inplace)."""
+    if input_scale == "unit":
+        return x
+    if input_scale == "centered5":
+        return x.sub_(0.5).mul_(5) if inplace else (x - 0.5) * 5
+    raise ValueError(f"unknown input_scale {input_scale!r}; choose unit or centered5")
 
 
 def crop_flip(x: Tensor, generator: torch.Generator, padding: int = CROP_PADDING) -> Tensor:

@@ -1,0 +1,131 @@
+"""Figures of robustness results: accuracy curves, perturbation spectra, corruption accuracy by frequency group.
+
+Figures are built as matplotlib.figure.Figure with an Agg canvas attached, so nothing touches pyplot's global state
+(no open-figure registry, no backend switch) and the code runs in workers without a display."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from sthlib.evaluate.metrics import FREQUENCY_GROUPS
+from sthlib.evaluate.results import RobustnessCurve
+
+logger = logging.getLogger(__name__)
+
+FIGSIZE = (6.4, 4.4)  # inches
+PNG_DPI = 150
+FORMATS = ("png", "svg")
+
+
+def _new_axes(title: str | None) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=FIGSIZE, layout="constrained")
+    FigureCanvasAgg(fig)  # attaches itself to fig: rendering without pyplot or a global backend
+    ax = fig.add_subplot()
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def _x_label(curves: list[RobustnessCurve]) -> str:
+    labels: list[str] = []
+    for c in curves:
+        label = f"{c.x_name} ({c.x_unit})" if c.x_unit else c.x_name
+        if label not in labels:
+            labels.append(label)
+    return " / ".join(labels)
+
+
+def plot_curves(curves: list[RobustnessCurve], on_correct: bool = False, title: str | None = None) -> Figure:
+    """Accuracy vs strength, one line per curve labelled by its model (or its evaluator when it has no model)."""
+    if not curves:
+        raise ValueError("plot_curves needs at least one curve")
+    fig, ax = _new_axes(title)
+    for curve in curves:
+        points = sorted(curve.points, key=lambda p: p.strength)
+        y = [p.accuracy_on_correct if on_correct else p.accuracy for p in points]
+        ax.plot([p.strength for p in points], y, marker="o", markersize=3, label=curve.model or curve.evaluator)
+    ax.set_xlabel(_x_label(curves))
+    ax.set_ylabel("accuracy on initially correct images" if on_correct else "accuracy")
+    ax.set_ylim(0.0, 1.0)
+    ax.legend()
+    return fig
+
+
+def plot_spectra(spectra: Mapping[str, Mapping[str, Any]], title: str | None = None) -> Figure:
+    """Radially averaged power spectra, one line per model label, log-scale power.
+
+    Each value holds "frequency" (bin centres of normalised radial frequency in [0, 0.5]) and "power" (mean power per
+    bin, normalised to sum 1), two lists of the same length."""
+    if not spectra:
+        raise ValueError("plot_spectra needs at least one spectrum")
+    fig, ax = _new_axes(title)
+    for label, spectrum in spectra.items():
+        if "frequency" not in spectrum or "power" not in spectrum:
+            raise ValueError(f"spectrum {label!r} needs keys 'frequency' and 'power', has {sorted(spectrum)}")
+        frequency = np.asarray(spectrum["frequency"], dtype=np.float64)
+        power = np.asarray(spectrum["power"], dtype=np.float64)
+        if frequency.shape != power.shape or frequency.ndim != 1:
+            raise ValueError(f"spectrum {label!r}: {frequency.size} frequencies but {power.size} power values")
+        ax.plot(frequency, power, marker="o", markersize=3, label=label)
+    ax.set_yscale("log")  # non-positive power values are masked
+    ax.set_xlim(0.0, 0.5)
+    ax.set_xlabel("normalised radial frequency (cycles per pixel)")
+    ax.set_ylabel("fraction of perturbation power")
+    ax.legend()
+    return fig
+
+
+def plot_corruptions(tables: Mapping[str, Mapping[str, Any]], title: str | None = None) -> Figure:
+    """Grouped bars: mean accuracy (severities 1..5) per frequency group, one bar colour per model label.
+
+    Each table is the output of sthlib.evaluate.metrics.corruption_table; a group the table lacks gets no bar."""
+    if not tables:
+        raise ValueError("plot_corruptions needs at least one corruption table")
+    fig, ax = _new_axes(title if title is not None else "common corruptions by frequency group")
+    centres = np.arange(len(FREQUENCY_GROUPS), dtype=np.float64)
+    width = 0.8 / len(tables)
+    for i, (label, table) in enumerate(tables.items()):
+        if "per_group" not in table:
+            raise ValueError(f"table {label!r} is not a corruption table (no 'per_group'); use corruption_table")
+        per_group: Mapping[str, float] = table["per_group"]
+        heights = [float(per_group.get(g, math.nan)) for g in FREQUENCY_GROUPS]
+        offsets = centres - 0.4 + width * (i + 0.5)
+        ax.bar(offsets, heights, width=width, label=label)
+    ax.set_xticks(centres, [f"{g} frequency" for g in FREQUENCY_GROUPS])
+    ax.set_ylabel("mean accuracy (severities 1-5)")
+    ax.set_ylim(0.0, 1.0)
+    ax.legend()
+    return fig
+
+
+def save_figure(fig: Figure, path_without_suffix: str | Path) -> list[Path]:
+    """Write fig as PATH.png (dpi 150) and PATH.svg, creating the folder; returns both paths."""
+    base = Path(path_without_suffix)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for fmt in FORMATS:
+        path = base.with_name(f"{base.name}.{fmt}")  # not with_suffix: keeps dots in names like "run.v1"
+        fig.savefig(path, format=fmt, dpi=PNG_DPI)
+        paths.append(path)
+    logger.info("wrote figure %s", ", ".join(str(p) for p in paths))
+    return paths
+
+
+def figure_bytes(fig: Figure, fmt: str) -> bytes:
+    """The figure encoded as "png" (dpi 150) or "svg", e.g. for streaming from the API."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown figure format {fmt!r}; valid formats: {list(FORMATS)}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=PNG_DPI)
+    return buffer.getvalue()
