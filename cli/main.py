@@ -85,6 +85,47 @@ def train(
 
 
 @app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="a checkpoint written by `sth train`")],
+    attack: Annotated[list[str], Opt("--attack", "-a", help="evaluator (repeatable): see `sth evaluators`")],
+    param: Annotated[list[str] | None, Opt("--param", "-p", help="KEY=VALUE (JSON values), repeatable")] = None,
+    n_images: Annotated[int | None, Opt(help="a seeded random subset of the test split")] = None,
+    seed: Annotated[int | None, Opt()] = None,
+    steps: Annotated[int | None, Opt(help="attack iterations (boundary, hopskipjump, pgd)")] = None,
+    thorough: Annotated[bool, Opt(help="boundary: 1000 steps instead of the reference's 50")] = False,
+    repeats: Annotated[int | None, Opt(help="boundary/hopskipjump repeats (the paper uses 5)")] = None,
+    source: Annotated[Path | None, Opt(help="transfer_fgsm: the unregularized source checkpoint")] = None,
+    device: Annotated[str, Opt(help="auto, cpu, cuda ...")] = "auto",
+    out: Annotated[Path, Opt(help="folder for JSON, CSV and figures")] = Path("runs/eval"),
+    plot: Annotated[bool, Opt("--plot/--no-plot", help="also write PNG and SVG figures")] = True,
+) -> None:
+    """Evaluate a checkpoint: noise curves, transferred/white-box FGSM, PGD, boundary and HopSkipJump attacks,
+    common corruptions. Writes one JSON and one CSV per result."""
+    from cli.evaluate import run_evaluations, summary_table
+    from sthlib.evalspecs import BOUNDARY_STEPS
+
+    shortcuts = {"n_images": n_images, "seed": seed, "repeats": repeats, "source": str(source) if source else None,
+                 "steps": BOUNDARY_STEPS["thorough"] if thorough and steps is None else steps}  # fmt: skip
+    try:
+        results = run_evaluations(checkpoint, attack, shortcuts, param or [], device, out, plot, console)
+    except ValueError as e:
+        _fail(str(e))
+    Console().print(summary_table(results))
+
+
+@app.command()
+def evaluators() -> None:
+    """List the evaluators and their parameters with defaults."""
+    from sthlib.evalspecs import EVAL_SPECS
+
+    table = Table("evaluator", "kind", "parameters (defaults)", "what it does")
+    for spec in EVAL_SPECS.values():
+        params = ", ".join(f"{p['name']}={p['default']}" for p in spec.catalogue()["parameters"])
+        table.add_row(spec.name, spec.kind, params, spec.description)
+    Console().print(table)
+
+
+@app.command()
 def presets() -> None:
     """List the presets: the paper's (task + regularization data) table and the quick demo."""
     from sthlib.specs import PRESETS

@@ -29,9 +29,10 @@ class TransferFGSM(CurveEvaluator):
 
     name = "transfer_fgsm"
 
-    def __init__(self, source: Classifier | None = None, **values: Any) -> None:
+    def __init__(self, source_model: Classifier | None = None, **values: Any) -> None:
+        """values: TransferFGSMParams (source is a checkpoint path); source_model: an already loaded source."""
         super().__init__(**values)
-        self.source = source
+        self.source = source_model
 
     def run(
         self, model: Classifier, images: Tensor, labels: Tensor, dataset: str, progress: Progress | None = None

@@ -70,7 +70,7 @@ class MinimalAttack(Evaluator):
                 progress(min(1.0, (start + size) / max(len(todo), 1)))
         success = usable & (model.predict(x_adv) != predictions)
         scores = perturbation_scores(images, x_adv, self.params.score_channel)
-        return {**scores, "success": success, "delta": (x_adv - images)[success]}
+        return {**scores, "success": success, "x_adv": x_adv, "delta": (x_adv - images)[success]}
 
     def run(
         self, model: Classifier, images: Tensor, labels: Tensor, dataset: str, progress: Progress | None = None
