@@ -175,3 +175,13 @@ def test_evaluators_on_real_cifar10_samples(cifar_model, name):
         assert result.points[0].accuracy == int((model.predict(x) == y).sum()) / len(y)
     else:
         assert result.summary.success_rate > 0.5 and result.spectrum is not None
+
+
+def test_a_checkpoint_that_does_not_fit_its_architecture_is_refused(tmp_path):
+    from sthlib.checkpoint import CheckpointError, save_model
+    from sthlib.evaluate import load_classifier
+
+    path = tmp_path / "lying.safetensors"
+    save_model(path, build_model("small_cnn", 1, 10), "resnet18", 10, spec=None)
+    with pytest.raises(CheckpointError, match="do not fit the architecture"):
+        load_classifier(path)
