@@ -18,7 +18,7 @@ def radial_power_spectrum(deltas: Tensor, bins: int = 25) -> dict[str, Any]:
     Power is |fftshift(fft2(delta))|^2 averaged over images and channels. A component's radial frequency is
     sqrt(fx^2 + fy^2) in cycles per pixel; the corners beyond 0.5 (diagonal frequencies up to 0.707) count in the
     top bin. Returns {"frequency": bin centres, "edges", "power": fraction per bin, "mean_power": radially
-    averaged power per component (normalised to sum 1), "n": images}.
+    averaged power per component (normalised to sum 1), "components": Fourier components per bin, "n": images}.
     """
     if deltas.ndim != 4 or len(deltas) == 0:
         raise ValueError(f"deltas must be a non-empty (N,C,H,W) tensor, got shape {tuple(deltas.shape)}")
@@ -41,6 +41,7 @@ def radial_power_spectrum(deltas: Tensor, bins: int = 25) -> dict[str, Any]:
         "edges": edges.tolist(),
         "power": (total / grand).tolist() if grand > 0 else [0.0] * bins,
         "mean_power": (mean / float(mean.sum())).tolist() if float(mean.sum()) > 0 else [0.0] * bins,
+        "components": counts.long().tolist(),  # Fourier components per bin: 0 for bins finer than the image allows
         "n": len(deltas),
     }
 

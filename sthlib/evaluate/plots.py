@@ -66,7 +66,8 @@ def plot_spectra(spectra: Mapping[str, Mapping[str, Any]], title: str | None = N
     """Radially averaged power spectra, one line per model label, log-scale power.
 
     Each value holds "frequency" (bin centres of normalised radial frequency in [0, 0.5]) and "power" (mean power per
-    bin, normalised to sum 1), two lists of the same length."""
+    bin, normalised to sum 1), two lists of the same length; optional "components" (Fourier components per bin)
+    leaves out the bins that hold none."""
     if not spectra:
         raise ValueError("plot_spectra needs at least one spectrum")
     fig, ax = _new_axes(title)
@@ -77,6 +78,9 @@ def plot_spectra(spectra: Mapping[str, Mapping[str, Any]], title: str | None = N
         power = np.asarray(spectrum["power"], dtype=np.float64)
         if frequency.shape != power.shape or frequency.ndim != 1:
             raise ValueError(f"spectrum {label!r}: {frequency.size} frequencies but {power.size} power values")
+        if "components" in spectrum:  # bins that hold no Fourier component (small images) are not drawn as 0
+            keep = np.asarray(spectrum["components"]) > 0
+            frequency, power = frequency[keep], power[keep]
         ax.plot(frequency, power, marker="o", markersize=3, label=label)
     ax.set_yscale("log")  # non-positive power values are masked
     ax.set_xlim(0.0, 0.5)
