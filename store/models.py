@@ -130,6 +130,7 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    owner: Mapped[User] = relationship(lazy="joined")
 
 
 class JobLog(Base):
@@ -160,6 +161,8 @@ class Model(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     blob_id: Mapped[str] = mapped_column(ForeignKey("blobs.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    owner: Mapped[User] = relationship(lazy="joined")
+    blob: Mapped[Blob] = relationship(lazy="joined")
 
 
 class EvalResult(Base):

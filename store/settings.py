@@ -20,6 +20,25 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=512 << 20, description="largest model or dataset upload")
 
 
+RUN_JOB_TASK = "sth.run_job"  # the one Celery task; the API sends it by name and never imports the worker
+JOB_QUEUE = "sth"
+
+
+def broker_transport_options(broker_url: str) -> dict[str, object]:
+    """Kombu options for the broker URL: the filesystem broker keeps its messages in folders under its path."""
+    if not broker_url.startswith("filesystem://"):
+        return {}
+    root = Path(broker_url.removeprefix("filesystem://") or HOME / "broker").expanduser()
+    for sub in ("queue", "processed"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return {"data_folder_in": str(root / "queue"), "data_folder_out": str(root / "queue"),
+            "processed_folder": str(root / "processed"), "store_processed": False}  # fmt: skip
+
+
+def celery_broker_url(broker_url: str) -> str:
+    return "filesystem://" if broker_url.startswith("filesystem://") else broker_url
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

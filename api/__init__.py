@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): records and enqueues jobs, serves results. Never imports torch or the worker."""

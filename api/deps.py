@@ -1,0 +1,60 @@
+"""Typed dependencies: the database session, the caller (from the Bearer key), the job queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError, forbidden
+from api.queue import JobQueue
+from store.keys import authenticate
+from store.models import Role, User
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+_bearer = HTTPBearer(auto_error=False, description="an API key from `sth admin create-key`")
+
+
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def current_user(session: SessionDep, credentials: BearerDep) -> User:
+    if credentials is None:
+        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
+    user = authenticate(session, credentials.credentials)
+    if user is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API key")
+    return user
+
+
+UserDep = Annotated[User, Depends(current_user)]
+
+
+def require_owner(user: User, owner_id: str, what: str) -> None:
+    """Members change only their own things; admins change everything."""
+    if user.role is not Role.admin and user.id != owner_id:
+        raise forbidden(f"this {what} belongs to another member; only its owner or an admin may change it")
+
+
+def get_queue(request: Request) -> JobQueue:
+    queue: JobQueue = request.app.state.queue
+    return queue
+
+
+QueueDep = Annotated[JobQueue, Depends(get_queue)]

@@ -1,0 +1,41 @@
+"""The FastAPI application: `create_app()`; migrations are applied at start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.queue import JobQueue
+from api.routes import catalogue, health, jobs
+from store.db import migrate, session_factory
+from store.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Train CNNs with the pixel-similarity regularizer S^Th and attack them.
+
+Authorize with an API key (`sth admin create-key`), then: POST /v1/train-jobs with the `quick` preset, watch
+GET /v1/jobs/{id}, evaluate the model with POST /v1/eval-jobs, compare with GET /v1/compare."""
+
+
+def create_app(settings: Settings | None = None, migrate_on_start: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate_on_start:
+            migrate(settings.database_url)
+        yield
+
+    app = FastAPI(title="STh Lab", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.sessions = session_factory(settings.database_url)
+    app.state.queue = JobQueue(settings.broker_url)
+    errors.install(app)
+    for module in (health, catalogue, jobs):
+        app.include_router(module.router)
+    return app

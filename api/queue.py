@@ -1,0 +1,28 @@
+"""Sends jobs to the workers by task name (the API never imports the worker or torch)."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from store.settings import JOB_QUEUE, RUN_JOB_TASK, broker_transport_options, celery_broker_url
+
+
+class JobQueue:
+    def __init__(self, broker_url: str) -> None:
+        self.app = Celery("sth-api", broker=celery_broker_url(broker_url))
+        self.app.conf.broker_transport_options = broker_transport_options(broker_url)
+        self.app.conf.broker_connection_retry_on_startup = True
+
+    def send(self, job_id: str) -> None:
+        self.app.send_task(RUN_JOB_TASK, args=[job_id], queue=JOB_QUEUE, task_id=f"{job_id}-{_nonce()}")
+
+    def ping(self) -> None:
+        """Raise if the broker cannot be reached."""
+        with self.app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+
+
+def _nonce() -> str:
+    import secrets
+
+    return secrets.token_hex(4)

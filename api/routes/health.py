@@ -1,0 +1,40 @@
+"""Liveness, readiness (database and broker reachable) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from api.errors import ApiError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> dict[str, str]:
+    checks = {}
+    try:
+        with request.app.state.sessions() as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as e:
+        checks["database"] = f"unreachable: {e.__class__.__name__}"
+    try:
+        request.app.state.queue.ping()
+        checks["broker"] = "ok"
+    except Exception as e:
+        checks["broker"] = f"unreachable: {e.__class__.__name__}"
+    if any(v != "ok" for v in checks.values()):
+        raise ApiError(503, "not_ready", "not ready", checks)
+    return checks
+
+
+@router.get("/metrics")
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,145 @@
+"""Jobs: submit training and evaluation jobs, list, inspect, cancel, retry, follow their logs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from api.deps import QueueDep, SessionDep, UserDep, require_owner
+from api.errors import invalid, not_found
+from api.schemas import EvalJobCreate, JobError, JobPage, JobPublic, LogLine, TrainJobCreate
+from api.specs import eval_job_spec, train_spec
+from store.jobs import TransitionError, transition
+from store.models import Job, JobKind, JobLog, JobStatus, Model, User
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+
+
+def job_public(session: Session, job: Job) -> JobPublic:
+    model_id = session.scalars(select(Model.id).where(Model.job_id == job.id)).first()
+    error = JobError(code=job.error_code, message=job.error_message) if job.error_code else None
+    return JobPublic(id=job.id, kind=job.kind, status=job.status, owner=job.owner.name, spec=job.spec,
+                     progress=job.progress, cancel_requested=job.cancel_requested, attempts=job.attempts,
+                     worker=job.worker, device=job.device, error=error, model_id=model_id,
+                     created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)  # fmt: skip
+
+
+def _submit(session: Session, queue: QueueDep, user: User, kind: JobKind, spec: dict[str, Any], spec_hash: str,
+            idempotency_key: str | None) -> JobPublic:  # fmt: skip
+    if idempotency_key:
+        existing = session.scalars(
+            select(Job).where(Job.owner_id == user.id, Job.idempotency_key == idempotency_key)
+        ).first()
+        if existing is not None:
+            if existing.spec_hash != spec_hash:
+                raise invalid("idempotency_key was used for a different job; use a new key", "idempotency_key")
+            return job_public(session, existing)
+    job = Job(kind=kind, owner_id=user.id, spec=spec, spec_hash=spec_hash, idempotency_key=idempotency_key)
+    session.add(job)
+    session.commit()  # the database holds the job before the broker hears of it
+    queue.send(job.id)
+    return job_public(session, job)
+
+
+@router.post("/train-jobs", status_code=201)
+def create_train_job(body: TrainJobCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
+    """Queue a training run: a preset changed by `spec` (validated before anything is queued)."""
+    spec = train_spec(body.preset, body.spec)
+    return _submit(session, queue, user, JobKind.train, spec.to_dict(), spec.spec_hash(), body.idempotency_key)
+
+
+@router.post("/eval-jobs", status_code=201)
+def create_eval_job(body: EvalJobCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
+    """Queue evaluators on a model (transfer_fgsm names its source model)."""
+    spec, spec_hash = eval_job_spec(session, body)
+    return _submit(session, queue, user, JobKind.evaluate, spec, spec_hash, body.idempotency_key)
+
+
+def _page_token(job: Job) -> str:
+    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _after(token: str) -> Any:
+    try:
+        created, ident = json.loads(base64.urlsafe_b64decode(token.encode()))
+        when = datetime.fromisoformat(created)
+    except (ValueError, TypeError):
+        raise invalid("page_token is not one this server issued", "page_token") from None
+    return or_(Job.created_at < when, and_(Job.created_at == when, Job.id < ident))
+
+
+@router.get("/jobs")
+def list_jobs(
+    session: SessionDep, _: UserDep,
+    status: JobStatus | None = None, kind: JobKind | None = None,
+    owner: Annotated[str | None, Query(description="a user name")] = None,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50, page_token: str | None = None,
+) -> JobPage:  # fmt: skip
+    """The team's jobs, newest first."""
+    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(page_size + 1)
+    if status:
+        query = query.where(Job.status == status)
+    if kind:
+        query = query.where(Job.kind == kind)
+    if owner:
+        query = query.join(User, Job.owner_id == User.id).where(User.name == owner)
+    if page_token:
+        query = query.where(_after(page_token))
+    jobs = list(session.scalars(query).unique())
+    more = len(jobs) > page_size
+    jobs = jobs[:page_size]
+    return JobPage(items=[job_public(session, j) for j in jobs],
+                   next_page_token=_page_token(jobs[-1]) if more else None)  # fmt: skip
+
+
+def get_job_or_404(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise not_found("job", job_id)
+    return job
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: str, session: SessionDep, _: UserDep) -> JobPublic:
+    return job_public(session, get_job_or_404(session, job_id))
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(job_id: str, session: SessionDep, user: UserDep) -> JobPublic:
+    """A queued job is cancelled at once; a running one stops at its next batch."""
+    job = get_job_or_404(session, job_id)
+    require_owner(user, job.owner_id, "job")
+    if job.status is JobStatus.queued:
+        transition(session, job, JobStatus.cancelled)
+    elif job.status is JobStatus.running:
+        job.cancel_requested = True
+    else:
+        raise invalid(f"job {job_id} is {job.status.value}; only queued or running jobs can be cancelled")
+    return job_public(session, job)
+
+
+@router.post("/jobs/{job_id}/retry", status_code=201)
+def retry_job(job_id: str, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
+    """A new job with the same spec as a failed or cancelled one."""
+    job = get_job_or_404(session, job_id)
+    require_owner(user, job.owner_id, "job")
+    if job.status not in (JobStatus.failed, JobStatus.cancelled):
+        raise invalid(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
+    return _submit(session, queue, user, job.kind, job.spec, job.spec_hash, None)
+
+
+@router.get("/jobs/{job_id}/logs")
+def job_logs(job_id: str, session: SessionDep, _: UserDep, after: int = 0) -> list[LogLine]:
+    get_job_or_404(session, job_id)
+    lines = session.scalars(select(JobLog).where(JobLog.job_id == job_id, JobLog.id > after).order_by(JobLog.id))
+    return [LogLine(id=x.id, created_at=x.created_at, level=x.level, message=x.message) for x in lines]
+
+
+__all__ = ["TransitionError", "router"]
