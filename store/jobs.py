@@ -5,10 +5,11 @@ A running job whose worker died is claimed again (running -> running, attempts +
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from store.models import Job, JobLog, JobStatus, utcnow
 
@@ -42,21 +43,37 @@ def transition(session: Session, job: Job, to: JobStatus, **fields: Any) -> Job:
     return job
 
 
-def claim(session: Session, job_id: str, worker: str, device: str) -> Job | None:
-    """A worker takes a job: queued -> running, or re-claims a running job whose worker was lost.
+class JobBusy(Exception):
+    """The job runs on a live worker (its heartbeat is fresh): this message is a duplicate."""
 
-    Returns None when the job is finished (or gone): the message is stale and must be dropped. The row is locked
-    (SELECT ... FOR UPDATE where the database supports it) so two workers cannot both start it.
+
+def claim(session: Session, job_id: str, worker: str, device: str, heartbeat_timeout_s: float = 120.0) -> Job | None:
+    """A worker takes a job: queued -> running, or re-claims a running job whose worker went silent.
+
+    Returns None when the job is finished (or gone): the message is stale and must be dropped. Raises JobBusy
+    when another worker is alive on it. The row is locked (SELECT ... FOR UPDATE where the database supports it)
+    so two workers cannot both start it.
     """
-    job = session.scalars(select(Job).where(Job.id == job_id).with_for_update()).one_or_none()
+    job = session.scalars(
+        select(Job).where(Job.id == job_id).options(lazyload(Job.owner)).with_for_update()
+    ).one_or_none()
     if job is None or job.status.finished:
         return None
     if job.status is JobStatus.queued:
         return transition(session, job, JobStatus.running, worker=worker, device=device)
-    job.attempts += 1  # running: the previous worker died; continue from its last checkpoint
+    silent = (utcnow() - _aware(job.updated_at)).total_seconds()
+    if silent < heartbeat_timeout_s and job.worker != worker:
+        raise JobBusy(f"job {job_id} runs on {job.worker} (heard from {silent:.0f} s ago)")
+    job.attempts += 1  # the previous worker died: continue from its last checkpoint
     job.worker, job.device = worker, device
+    log_line(session, job.id, f"resumed on {worker} (attempt {job.attempts})")
     session.flush()
     return job
+
+
+def _aware(when: datetime) -> datetime:
+    """SQLite returns naive datetimes; they are UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def log_line(session: Session, job_id: str, message: str, level: str = "info") -> None:

@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     broker_url: str = Field(default=f"filesystem://{HOME / 'broker'}", description="Celery broker URL")
     blob_chunk_bytes: int = Field(default=1 << 20, description="checkpoint blobs are stored in chunks of this size")
     max_upload_bytes: int = Field(default=512 << 20, description="largest model or dataset upload")
+    heartbeat_s: float = Field(default=10.0, description="a running job's worker touches it this often")
+    heartbeat_timeout_s: float = Field(default=120.0, description="a running job silent this long is orphaned")
+    reconcile_every_s: float = Field(default=60.0, description="how often a worker looks for orphaned jobs")
 
 
 RUN_JOB_TASK = "sth.run_job"  # the one Celery task; the API sends it by name and never imports the worker

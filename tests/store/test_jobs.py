@@ -2,7 +2,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from store.db import session_scope
-from store.jobs import ALLOWED, TransitionError, claim, log_line, transition
+from store.jobs import ALLOWED, JobBusy, TransitionError, claim, log_line, transition
 from store.keys import create_user
 from store.models import Job, JobKind, JobLog, JobStatus
 
@@ -34,8 +34,10 @@ def test_claim_starts_once_and_reclaims_a_lost_running_job(database_url):
     with session_scope(database_url) as session:
         job = claim(session, job_id, "worker-1", "cpu")
         assert job.status is JobStatus.running and job.attempts == 1 and job.started_at is not None
+    with pytest.raises(JobBusy, match="runs on worker-1"), session_scope(database_url) as session:
+        claim(session, job_id, "worker-2", "cuda:0")  # worker-1 is alive: a duplicate message
     with session_scope(database_url) as session:
-        job = claim(session, job_id, "worker-2", "cuda:0")  # worker-1 died: continue
+        job = claim(session, job_id, "worker-2", "cuda:0", heartbeat_timeout_s=0)  # worker-1 went silent
         assert job.attempts == 2 and job.worker == "worker-2"
         transition(session, job, JobStatus.succeeded)
     with session_scope(database_url) as session:

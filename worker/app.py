@@ -1,0 +1,49 @@
+"""The Celery app: one worker per GPU (CUDA_VISIBLE_DEVICES), pool solo, prefetch 1, late acks, reject on
+worker lost, so a job whose worker dies goes back to the broker and resumes from its last epoch checkpoint.
+
+    celery -A worker.app worker --pool solo --queues sth --hostname gpu0@%h
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+from celery.signals import worker_ready
+
+from store.settings import JOB_QUEUE, RUN_JOB_TASK, broker_transport_options, celery_broker_url, get_settings
+
+log = logging.getLogger(__name__)
+settings = get_settings()
+
+app = Celery("sth-worker", broker=celery_broker_url(settings.broker_url))
+app.conf.update(
+    broker_transport_options=broker_transport_options(settings.broker_url),
+    broker_connection_retry_on_startup=True,
+    task_default_queue=JOB_QUEUE,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    worker_concurrency=1,
+    worker_pool="solo",
+    worker_hijack_root_logger=False,
+    task_ignore_result=True,
+)
+
+
+@app.task(name=RUN_JOB_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_job_task(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
+    from worker.tasks import run_job
+
+    run_job(job_id, worker_name=self.request.hostname or "worker")
+
+
+@worker_ready.connect
+def _reconcile_at_start(**_: object) -> None:
+    from store.db import migrate
+    from worker.reconcile import requeue_orphans
+
+    migrate(settings.database_url)
+    sent = requeue_orphans(settings.database_url, lambda job_id: run_job_task.apply_async(args=[job_id]))
+    if sent:
+        log.info("reconciler re-sent %d queued job(s)", sent)
