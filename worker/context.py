@@ -1,0 +1,73 @@
+"""What a running job can do with the database: report progress, log, notice cancellation, keep a heartbeat."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import update
+
+from store.db import session_scope
+from store.jobs import log_line
+from store.models import Job, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class JobCancelled(Exception):
+    """The job's owner asked to cancel it."""
+
+
+class JobContext:
+    """Throttled writes (at most one per `min_interval_s`) so progress never slows a training step."""
+
+    def __init__(self, database_url: str, job_id: str, heartbeat_s: float, min_interval_s: float = 1.0) -> None:
+        self.url, self.job_id, self.min_interval_s = database_url, job_id, min_interval_s
+        self._last_write = 0.0
+        self._cancel_checked = 0.0
+        self._cancelled = False
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, args=(heartbeat_s,), daemon=True)
+
+    def __enter__(self) -> JobContext:
+        self._beat.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._beat.join(timeout=5)
+
+    def _heartbeat(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            try:
+                with session_scope(self.url) as session:
+                    session.execute(update(Job).where(Job.id == self.job_id).values(updated_at=utcnow()))
+            except Exception:
+                log.warning("heartbeat for job %s failed", self.job_id, exc_info=True)
+
+    def progress(self, force: bool = False, **fields: Any) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_write < self.min_interval_s:
+            return
+        self._last_write = now
+        with session_scope(self.url) as session:
+            job = session.get(Job, self.job_id)
+            if job is not None:
+                job.progress = {**job.progress, **fields}
+
+    def log(self, message: str, level: str = "info") -> None:
+        log.info("job %s: %s", self.job_id, message)
+        with session_scope(self.url) as session:
+            log_line(session, self.job_id, message, level)
+
+    def cancel_requested(self) -> bool:
+        """Polled between batches; reads the database at most once a second."""
+        now = time.monotonic()
+        if not self._cancelled and now - self._cancel_checked >= self.min_interval_s:
+            self._cancel_checked = now
+            with session_scope(self.url) as session:
+                job = session.get(Job, self.job_id)
+                self._cancelled = bool(job and job.cancel_requested)
+        return self._cancelled

@@ -1,0 +1,74 @@
+"""An evaluation job: each evaluator on one model; results go to the database as they come.
+
+A job resumed after its worker died skips the evaluators whose results are already stored (no duplicates)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from sthlib.evaluate import evaluate, get_evaluator, load_classifier
+from sthlib.evaluate.classifier import Classifier, LoadedModel
+from store.blobs import read_blob
+from store.db import session_scope
+from store.models import EvalResult, Model
+from worker.context import JobCancelled, JobContext
+
+
+def load_stored_model(url: str, model_id: str, folder: Path, device: str) -> tuple[LoadedModel, str]:
+    path = folder / f"{model_id}.safetensors"
+    with session_scope(url) as session:
+        model = session.get(Model, model_id)
+        if model is None:
+            raise ValueError(f"model {model_id} no longer exists")
+        path.write_bytes(read_blob(session, model.blob_id))
+        name, dataset = model.name, model.dataset
+    loaded = load_classifier(path, device=device, name=name)
+    return LoadedModel(loaded.classifier, loaded.spec, dataset, loaded.color), model_id
+
+
+def run_evaluation(ctx: JobContext, url: str, job_id: str, spec: dict[str, Any], device: str) -> None:
+    with tempfile.TemporaryDirectory(prefix=f"sth-{job_id}-") as tmp:
+        folder = Path(tmp)
+        loaded, model_id = load_stored_model(url, spec["model_id"], folder, device)
+        with session_scope(url) as session:
+            done = set(session.scalars(select(EvalResult.evaluator).where(EvalResult.job_id == job_id)))
+        todo = spec["evaluators"]
+        for index, item in enumerate(todo):
+            name, params = item["name"], dict(item["params"])
+            if name in done:
+                ctx.log(f"{name}: results already stored, skipped")
+                continue
+            extra: dict[str, Classifier] = {}
+            if name == "transfer_fgsm":
+                extra["source_model"] = load_stored_model(url, params["source"], folder, device)[0].classifier
+            evaluator = get_evaluator(name, **params, **extra)
+
+            def report(fraction: float, index: int = index, name: str = name) -> None:
+                if ctx.cancel_requested():
+                    raise JobCancelled(f"cancelled during {name}")
+                ctx.progress(phase=name, fraction=round((index + fraction) / len(todo), 4))
+
+            ctx.progress(force=True, phase=name, fraction=round(index / len(todo), 4))
+            results = evaluate(loaded, evaluator, progress=report)
+            with session_scope(url) as session:
+                for result in results:
+                    label = result.params.get("corruption", "") if hasattr(result, "params") else ""
+                    session.add(EvalResult(model_id=model_id, job_id=job_id, evaluator=name, label=label,
+                                           kind=result.to_dict()["kind"], group=getattr(result, "group", ""),
+                                           data=_json_safe(result.to_dict())))  # fmt: skip
+            ctx.log(f"{name}: {len(results)} result(s) stored")
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN is not JSON (PostgreSQL's json type refuses it): store it as null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value

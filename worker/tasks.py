@@ -1,0 +1,60 @@
+"""Runs one job from the database: claim it, dispatch by kind, record how it ended."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sthlib.train import TrainingStopped, resolve_device
+from store.db import session_scope
+from store.jobs import JobBusy, claim, transition
+from store.models import Job, JobKind, JobStatus
+from store.settings import get_settings
+from worker.context import JobCancelled, JobContext
+from worker.evaluate import run_evaluation
+from worker.train import run_train
+
+log = logging.getLogger(__name__)
+
+
+def run_job(job_id: str, worker_name: str) -> None:
+    settings = get_settings()
+    url, device = settings.database_url, str(resolve_device())
+    try:
+        with session_scope(url) as session:
+            job = claim(session, job_id, worker_name, device, settings.heartbeat_timeout_s)
+            if job is None:
+                log.info("job %s is finished or gone: message dropped", job_id)
+                return
+            kind, spec, resume = job.kind, dict(job.spec), job.resume_blob_id
+    except JobBusy as busy:
+        log.info("%s: message dropped", busy)
+        return
+    with JobContext(url, job_id, settings.heartbeat_s) as ctx:
+        ctx.log(f"started on {worker_name} ({device})")
+        try:
+            if kind is JobKind.train:
+                run_train(ctx, url, job_id, spec, resume, device)
+            elif kind is JobKind.evaluate:
+                run_evaluation(ctx, url, job_id, spec, device)
+            else:
+                raise NotImplementedError(f"{kind.value} jobs are not implemented yet")
+        except (TrainingStopped, JobCancelled):
+            finish(url, job_id, JobStatus.cancelled)
+            ctx.log("cancelled")
+        except Exception as e:
+            log.exception("job %s failed", job_id)
+            finish(url, job_id, JobStatus.failed, error_code=type(e).__name__, error_message=str(e))
+            ctx.log(f"failed: {type(e).__name__}: {e}", level="error")
+        else:
+            finish(url, job_id, JobStatus.succeeded)
+            ctx.log("succeeded")
+
+
+def finish(url: str, job_id: str, status: JobStatus, **fields: Any) -> None:
+    with session_scope(url) as session:
+        job = session.get(Job, job_id)
+        if job is not None and job.status is JobStatus.running:
+            if status is JobStatus.succeeded:
+                fields["progress"] = {**job.progress, "fraction": 1.0, "eta_s": 0}
+            transition(session, job, status, **fields)

@@ -1,0 +1,106 @@
+"""A training job: sthlib's Trainer, with progress and epoch checkpoints in the database, resumable."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from sthlib.checkpoint import read_metadata
+from sthlib.specs import TrainSpec
+from sthlib.train import Callback, EpochMetrics, StepProgress, StopWhen, Trainer
+from store.blobs import put_blob, read_blob
+from store.db import session_scope
+from store.models import Blob, Job, Model
+from worker.context import JobContext
+
+
+class DatabaseProgress(Callback):
+    """Progress (phase, fraction, epoch, step, ETA) and one log line per epoch; the epoch state as a blob."""
+
+    def __init__(self, ctx: JobContext, url: str, job_id: str, folder: Path) -> None:
+        self.ctx, self.url, self.job_id, self.folder = ctx, url, job_id, folder
+        self.start = time.monotonic()
+        self.start_fraction: float | None = None
+
+    def on_step_end(self, trainer: Trainer, progress: StepProgress) -> None:
+        fraction = progress.fraction
+        if self.start_fraction is None:
+            self.start_fraction = fraction
+        done = fraction - self.start_fraction
+        eta = (time.monotonic() - self.start) / done * (1 - fraction) if done > 0 else None
+        self.ctx.progress(
+            phase="train",
+            fraction=round(fraction, 4),
+            epoch=progress.epoch + 1,
+            step=progress.step,
+            steps=progress.steps,
+            eta_s=None if eta is None else round(eta),
+        )
+
+    def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:
+        path = self.folder / "state.safetensors"
+        trainer.save_state(path)
+        with session_scope(self.url) as session:
+            job = session.get(Job, self.job_id)
+            assert job is not None
+            old = job.resume_blob_id
+            job.resume_blob_id = put_blob(session, path.read_bytes()).id
+            if old:
+                session.delete(session.get(Blob, old))
+        self.ctx.log(f"epoch {metrics.epoch}/{trainer.spec.epochs}: test acc {metrics.test_acc:.4f}, "
+                     f"valid loss {metrics.valid_loss:.4f}, reg loss {metrics.reg_loss}")  # fmt: skip
+        self.ctx.progress(force=True, epoch=metrics.epoch, fraction=metrics.epoch / trainer.spec.epochs)
+
+
+def run_train(ctx: JobContext, url: str, job_id: str, spec_data: dict[str, Any], resume_blob: str | None,
+              device: str) -> None:  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix=f"sth-{job_id}-") as tmp:
+        folder = Path(tmp)
+        callbacks = [DatabaseProgress(ctx, url, job_id, folder), StopWhen(ctx.cancel_requested)]
+        if resume_blob:
+            state = folder / "resume.safetensors"
+            with session_scope(url) as session:
+                state.write_bytes(read_blob(session, resume_blob))
+            trainer = Trainer.resume(state, device, callbacks)
+            ctx.log(f"resuming after epoch {trainer.epoch}")
+        else:
+            trainer = Trainer(TrainSpec.from_dict(spec_data), device, callbacks)
+        ctx.progress(force=True, phase="train", fraction=trainer.epoch / trainer.spec.epochs)
+        result = trainer.fit()
+        best = folder / "best.safetensors"
+        trainer.save_best(best)
+        with session_scope(url) as session:
+            save_trained_model(session, job_id, best, trainer.spec, result.best.to_dict())
+
+
+def save_trained_model(session: Session, job_id: str, path: Path, spec: TrainSpec, metrics: dict[str, Any]) -> Model:
+    """The job's one model (models.job_id is unique: a re-run cannot add a second)."""
+    existing = session.query(Model).filter_by(job_id=job_id).first()
+    if existing is not None:
+        return existing
+    job = session.get(Job, job_id)
+    assert job is not None
+    meta = read_metadata(path)
+    blob = put_blob(session, path.read_bytes())
+    model = Model(
+        owner_id=job.owner_id,
+        name=f"{spec.arch}-{spec.dataset}-a{spec.reg.alpha:g}-{job_id[:6]}",
+        origin="trained",
+        job_id=job_id,
+        arch=spec.arch,
+        dataset=spec.dataset,
+        color=spec.color,
+        in_channels=int(meta["in_channels"]),
+        num_classes=int(meta["num_classes"]),
+        input_scale=spec.resolved_input_scale(),
+        spec=spec.to_dict(),
+        metrics=metrics,
+        blob_id=blob.id,
+    )
+    session.add(model)
+    session.flush()
+    return model
