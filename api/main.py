@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.queue import JobQueue
-from api.routes import catalogue, health, jobs
+from api.routes import catalogue, health, jobs, models
 from store.db import migrate, session_factory
 from store.settings import Settings, get_settings
 
@@ -36,6 +36,6 @@ def create_app(settings: Settings | None = None, migrate_on_start: bool = True) 
     app.state.sessions = session_factory(settings.database_url)
     app.state.queue = JobQueue(settings.broker_url)
     errors.install(app)
-    for module in (health, catalogue, jobs):
+    for module in (health, catalogue, jobs, models):
         app.include_router(module.router)
     return app

@@ -44,6 +44,8 @@ def register(cls: type[Evaluator]) -> type[Evaluator]:
 
 def get_evaluator(name: str, **values: Any) -> Evaluator:
     """An evaluator by registry name with validated parameters; unknown names list the valid ones."""
+    import sthlib.evaluate.runner  # noqa: F401 - imports every evaluator module, which registers it
+
     if name not in EVALUATORS:
         raise ValueError(f"unknown evaluator {name!r}; choose one of {', '.join(sorted(EVALUATORS))}")
     return EVALUATORS[name](**values)

@@ -1,0 +1,110 @@
+"""Models and their results: list, inspect, download the checkpoint (streamed, with its sha256), compare."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.deps import SessionDep, UserDep
+from api.errors import invalid, not_found
+from api.schemas import ModelPublic, ResultPublic
+from store.blobs import iter_blob
+from store.models import EvalResult, Model
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+def model_public(model: Model) -> ModelPublic:
+    return ModelPublic(id=model.id, name=model.name, owner=model.owner.name, origin=model.origin, job_id=model.job_id,
+                       arch=model.arch, dataset=model.dataset, color=model.color, in_channels=model.in_channels,
+                       num_classes=model.num_classes, input_scale=model.input_scale, metrics=model.metrics,
+                       spec=model.spec, sha256=model.blob.sha256, size=model.blob.size,
+                       created_at=model.created_at)  # fmt: skip
+
+
+def get_model_or_404(session: Session, model_id: str) -> Model:
+    model = session.get(Model, model_id)
+    if model is None:
+        raise not_found("model", model_id)
+    return model
+
+
+def result_public(r: EvalResult) -> ResultPublic:
+    return ResultPublic(id=r.id, model_id=r.model_id, job_id=r.job_id, evaluator=r.evaluator, label=r.label,
+                        kind=r.kind, group=r.group, data=r.data, created_at=r.created_at)  # fmt: skip
+
+
+@router.get("/models")
+def list_models(session: SessionDep, _: UserDep, dataset: str | None = None) -> list[ModelPublic]:
+    query = select(Model).order_by(Model.created_at.desc())
+    if dataset:
+        query = query.where(Model.dataset == dataset)
+    return [model_public(m) for m in session.scalars(query).unique()]
+
+
+@router.get("/models/{model_id}")
+def get_model(model_id: str, session: SessionDep, _: UserDep) -> ModelPublic:
+    return model_public(get_model_or_404(session, model_id))
+
+
+@router.get("/models/{model_id}/checkpoint", response_class=StreamingResponse)
+def download_checkpoint(model_id: str, session: SessionDep, _: UserDep) -> StreamingResponse:
+    """The safetensors checkpoint, streamed chunk by chunk; X-Checksum-SHA256 carries its sha256."""
+    model = get_model_or_404(session, model_id)
+    blob_id, sha256, size = model.blob_id, model.blob.sha256, model.blob.size
+    headers = {"X-Checksum-SHA256": sha256, "Content-Length": str(size),
+               "Content-Disposition": f'attachment; filename="{model.name}.safetensors"'}  # fmt: skip
+    return StreamingResponse(iter_blob(session, blob_id), media_type="application/octet-stream", headers=headers)
+
+
+@router.get("/models/{model_id}/results")
+def model_results(model_id: str, session: SessionDep, _: UserDep, evaluator: str | None = None) -> list[ResultPublic]:
+    get_model_or_404(session, model_id)
+    query = select(EvalResult).where(EvalResult.model_id == model_id).order_by(EvalResult.created_at)
+    if evaluator:
+        query = query.where(EvalResult.evaluator == evaluator)
+    return [result_public(r) for r in session.scalars(query)]
+
+
+@router.get("/compare", response_model=None)
+def compare(
+    session: SessionDep, _: UserDep, model_id: Annotated[list[str], Query(min_length=1)], evaluator: str,
+    format: Literal["json", "csv", "png", "svg"] = "json",
+) -> Any:  # fmt: skip
+    """The newest curves of one evaluator for several models, side by side (figures need matplotlib)."""
+    rows: list[EvalResult] = []
+    for ident in model_id:
+        get_model_or_404(session, ident)
+        query = select(EvalResult).where(
+            EvalResult.model_id == ident, EvalResult.evaluator == evaluator, EvalResult.kind == "curve"
+        )
+        found = list(session.scalars(query.order_by(EvalResult.created_at)))
+        if not found:
+            raise invalid(f"model {ident} has no {evaluator!r} curve yet; run an eval job first", "evaluator")
+        newest = {r.label: r for r in found}  # the newest result per label (corruption name)
+        rows.extend(newest.values())
+    if format == "json":
+        return [result_public(r) for r in rows]
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["model_id", "model", "evaluator", "label", "group", "strength", "accuracy", "n",
+                         "accuracy_on_correct"])  # fmt: skip
+        for r in rows:
+            for p in r.data["points"]:
+                writer.writerow([r.model_id, r.data.get("model", ""), r.evaluator, r.label, r.group, p["strength"],
+                                 p["accuracy"], p["n"], p["accuracy_on_correct"]])  # fmt: skip
+        return Response(out.getvalue(), media_type="text/csv")
+    from sthlib.evaluate.plots import figure_bytes, plot_curves
+    from sthlib.evaluate.results import RobustnessCurve
+
+    curves = [RobustnessCurve.from_dict({**r.data, "model": f"{r.data.get('model', '')} {r.label}".strip()})
+              for r in rows]  # fmt: skip
+    media = "image/png" if format == "png" else "image/svg+xml"
+    return Response(figure_bytes(plot_curves(curves, title=evaluator), format), media_type=media)
