@@ -16,6 +16,15 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
+
+def _admin() -> None:
+    from cli.admin import admin
+
+    app.add_typer(admin, name="admin")
+
+
+_admin()
+
 Opt = typer.Option
 
 

@@ -1,0 +1,113 @@
+"""The service for end-to-end tests: a real Celery worker process, the API in-process, on each backend."""
+
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from store.db import engine_for, migrate, session_scope
+from store.keys import create_key, create_user
+from store.models import Role
+from store.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Service:
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.env, self.folder = env, folder
+        self.worker: subprocess.Popen | None = None
+        self.log = folder / "worker.log"
+
+    def start_worker(self, name: str = "e2e@test") -> None:
+        cmd = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--pool", "solo", "--queues", "sth",
+               "--hostname", name, "--loglevel", "INFO", "--without-mingle", "--without-gossip"]  # fmt: skip
+        self.worker = subprocess.Popen(
+            cmd, cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60
+        while b"ready." not in self.log.read_bytes():
+            if self.worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def kill_worker(self) -> None:
+        if self.worker and self.worker.poll() is None:
+            self.worker.kill()
+            self.worker.wait()
+
+    def stop_worker(self) -> None:
+        if self.worker and self.worker.poll() is None:
+            self.worker.terminate()
+            try:
+                self.worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill_worker()
+
+
+def _backend(kind: str, folder: Path, postgres_url: str | None) -> dict[str, str]:
+    if kind == "embedded":
+        return {
+            "STH_DATABASE_URL": f"sqlite:///{folder / 'sth.db'}",
+            "STH_BROKER_URL": f"filesystem://{folder / 'broker'}",
+        }
+    return {"STH_DATABASE_URL": postgres_url or "", "STH_BROKER_URL": f"redis://127.0.0.1:6379/{random.randint(1, 15)}"}
+
+
+@pytest.fixture(params=["embedded", "postgres-redis"])
+def service(request, tmp_path, monkeypatch):
+    postgres_url = None
+    if request.param == "postgres-redis":
+        postgres_url = request.getfixturevalue("postgres_url")
+        from store.db import downgrade
+
+        downgrade(postgres_url, "base")
+    env = {**os.environ, **_backend(request.param, tmp_path, postgres_url), "STH_HEARTBEAT_S": "0.5",
+           "STH_HEARTBEAT_TIMEOUT_S": "3", "OMP_NUM_THREADS": "1"}  # fmt: skip
+    for key in ("STH_DATABASE_URL", "STH_BROKER_URL", "STH_HEARTBEAT_S", "STH_HEARTBEAT_TIMEOUT_S"):
+        monkeypatch.setenv(key, env[key])
+    get_settings.cache_clear()
+    migrate(env["STH_DATABASE_URL"])
+    if request.param == "postgres-redis":
+        import redis
+
+        redis.Redis.from_url(env["STH_BROKER_URL"]).flushdb()
+    svc = Service(env, tmp_path)
+    svc.start_worker()
+    yield svc
+    svc.stop_worker()
+    get_settings.cache_clear()
+    engine_for.cache_clear()
+
+
+@pytest.fixture
+def api(service):
+    from api.main import create_app
+
+    settings = Settings(database_url=service.env["STH_DATABASE_URL"], broker_url=service.env["STH_BROKER_URL"])
+    with TestClient(create_app(settings)) as client:
+        with session_scope(settings.database_url) as session:
+            keys = {}
+            for name, role in (("admin", Role.admin), ("alice", Role.member), ("bob", Role.member)):
+                keys[name] = create_key(session, create_user(session, name, role))
+        client.keys = keys
+        yield client
+
+
+def auth(client, who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {client.keys[who]}"}
+
+
+def wait_for(client, job_id: str, who: str = "alice", timeout: float = 240, until=("succeeded", "failed", "cancelled")):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}", headers=auth(client, who)).json()
+        if job["status"] in until:
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s: {job}")

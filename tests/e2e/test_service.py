@@ -1,0 +1,56 @@
+import hashlib
+
+from tests.e2e.conftest import auth, wait_for
+
+QUICK = {"preset": "quick", "spec": {"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"n_images": 200}}}
+
+
+def test_train_evaluate_compare_download(api):
+    job = api.post("/v1/train-jobs", json=QUICK, headers=auth(api, "alice"))
+    assert job.status_code == 201, job.text
+    job = wait_for(api, job.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["progress"]["fraction"] == 1.0 and job["model_id"]
+    model_id = job["model_id"]
+    evaluators = [{"name": "gaussian", "params": {"n_images": 100, "strengths": [0, 0.2, 0.4]}},
+                  {"name": "boundary", "params": {"n_images": 20, "steps": 5}}]  # fmt: skip
+    ev = api.post("/v1/eval-jobs", json={"model_id": model_id, "evaluators": evaluators}, headers=auth(api, "alice"))
+    assert ev.status_code == 201, ev.text
+    ev = wait_for(api, ev.json()["id"])
+    assert ev["status"] == "succeeded", ev
+    results = api.get(f"/v1/models/{model_id}/results", headers=auth(api, "bob")).json()
+    assert sorted(r["evaluator"] for r in results) == ["boundary", "gaussian"]
+    csv = api.get("/v1/compare", params={"model_id": model_id, "evaluator": "gaussian", "format": "csv"},
+                  headers=auth(api, "bob"))  # fmt: skip
+    assert csv.status_code == 200 and csv.text.count("\n") == 4 and csv.text.startswith("model_id,")
+    download = api.get(f"/v1/models/{model_id}/checkpoint", headers=auth(api, "bob"))
+    assert download.status_code == 200
+    assert hashlib.sha256(download.content).hexdigest() == download.headers["X-Checksum-SHA256"]
+    logs = api.get(f"/v1/jobs/{job['id']}/logs", headers=auth(api, "alice")).json()
+    assert any("epoch 1/1" in line["message"] for line in logs)
+
+
+def test_members_change_only_their_own_jobs_and_keys_are_required(api):
+    job = api.post("/v1/train-jobs", json={**QUICK, "spec": {**QUICK["spec"], "epochs": 30}},
+                   headers=auth(api, "alice")).json()  # fmt: skip
+    assert api.get("/v1/jobs").status_code == 401
+    assert api.get("/v1/jobs", headers={"Authorization": "Bearer sth_nope"}).status_code == 401
+    refused = api.post(f"/v1/jobs/{job['id']}/cancel", headers=auth(api, "bob"))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert api.get(f"/v1/jobs/{job['id']}", headers=auth(api, "bob")).status_code == 200  # the team reads it
+    wait_for(api, job["id"], until=("running",))
+    cancelled = api.post(f"/v1/jobs/{job['id']}/cancel", headers=auth(api, "alice"))
+    assert cancelled.status_code == 200
+    assert wait_for(api, job["id"])["status"] == "cancelled"
+
+
+def test_invalid_specs_are_refused_before_anything_is_queued(api):
+    bad = api.post("/v1/train-jobs", json={"preset": "quick", "spec": {"reg": {"threshold": 1.5}}},
+                   headers=auth(api, "alice"))  # fmt: skip
+    assert bad.status_code == 422 and "threshold" in bad.json()["error"]["message"]
+    unknown = api.post("/v1/train-jobs", json={"preset": "quick", "spec": {"dataset": "imagenet"}},
+                       headers=auth(api, "alice"))  # fmt: skip
+    assert unknown.status_code == 422 and "imagenet" in unknown.json()["error"]["message"]
+    typo = api.post("/v1/train-jobs", json={"preset": "quick", "spec": {"epoch": 2}}, headers=auth(api, "alice"))
+    assert typo.status_code == 422 and "epoch" in typo.json()["error"]["message"]
+    assert api.get("/v1/jobs", headers=auth(api, "alice")).json()["items"] == []
