@@ -7,6 +7,8 @@ worker lost, so a job whose worker dies goes back to the broker and resumes from
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from celery import Celery
 from celery.signals import worker_ready
@@ -39,11 +41,31 @@ def run_job_task(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
 
 
 @worker_ready.connect
-def _reconcile_at_start(**_: object) -> None:
+def _reconcile(sender: object = None, **_: object) -> None:
+    """At start: migrate, re-send this worker's own orphans at once, then look for lost jobs periodically."""
     from store.db import migrate
-    from worker.reconcile import requeue_orphans
 
     migrate(settings.database_url)
-    sent = requeue_orphans(settings.database_url, lambda job_id: run_job_task.apply_async(args=[job_id]))
+    hostname = str(getattr(sender, "hostname", "") or "")
+    reconcile_once(restarted_worker=hostname or None)
+    threading.Thread(target=_reconcile_forever, daemon=True, name="sth-reconciler").start()
+
+
+def reconcile_once(restarted_worker: str | None = None) -> None:
+    from worker.reconcile import requeue_orphans
+
+    try:
+        sent = requeue_orphans(settings.database_url, lambda job_id: run_job_task.apply_async(args=[job_id]),
+                               heartbeat_timeout_s=settings.heartbeat_timeout_s,
+                               restarted_worker=restarted_worker)  # fmt: skip
+    except Exception:
+        log.warning("reconciler failed", exc_info=True)
+        return
     if sent:
-        log.info("reconciler re-sent %d queued job(s)", sent)
+        log.info("reconciler re-sent %d job(s)", sent)
+
+
+def _reconcile_forever() -> None:
+    while True:
+        time.sleep(settings.reconcile_every_s)
+        reconcile_once()

@@ -1,4 +1,5 @@
 import hashlib
+import time
 
 from tests.e2e.conftest import auth, wait_for
 
@@ -54,3 +55,28 @@ def test_invalid_specs_are_refused_before_anything_is_queued(api):
     typo = api.post("/v1/train-jobs", json={"preset": "quick", "spec": {"epoch": 2}}, headers=auth(api, "alice"))
     assert typo.status_code == 422 and "epoch" in typo.json()["error"]["message"]
     assert api.get("/v1/jobs", headers=auth(api, "alice")).json()["items"] == []
+
+
+def test_a_killed_worker_resumes_the_training_from_its_epoch_checkpoint(api, service):
+    from sqlalchemy import func, select
+
+    from store.db import session_scope
+    from store.models import Model
+
+    spec = {"preset": "quick", "spec": {"epochs": 3, "train_limit": 2000, "test_limit": 100, "reg": {"n_images": 200}}}
+    job = api.post("/v1/train-jobs", json=spec, headers=auth(api, "alice")).json()
+    deadline = time.monotonic() + 120
+    while not any("epoch 1/3" in x["message"] for x in api.get(f"/v1/jobs/{job['id']}/logs",
+                                                               headers=auth(api, "alice")).json()):  # fmt: skip
+        assert time.monotonic() < deadline, "the first epoch never finished"
+        time.sleep(0.2)
+    service.kill_worker()  # SIGKILL in the middle of epoch 2
+    assert api.get(f"/v1/jobs/{job['id']}", headers=auth(api, "alice")).json()["status"] == "running"
+    service.start_worker()  # same name: its start-up reconciler knows the job is orphaned
+    done = wait_for(api, job["id"])
+    assert done["status"] == "succeeded", done
+    assert done["attempts"] == 2
+    logs = [x["message"] for x in api.get(f"/v1/jobs/{job['id']}/logs", headers=auth(api, "alice")).json()]
+    assert any(m.startswith("resuming after epoch 1") for m in logs), logs
+    with session_scope(service.env["STH_DATABASE_URL"]) as session:
+        assert session.scalar(select(func.count()).select_from(Model).where(Model.job_id == job["id"])) == 1
