@@ -1,11 +1,11 @@
-# One command each: `make run` (a quick demo training) and `make test` (lint, types, the whole suite).
+# One command each: `make run` (the API and a worker on SQLite) and `make test` (lint, types, the whole suite).
 # Both create .venv in the project root when it is missing and install the project into it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean
+.PHONY: run demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/sth serve
+
+demo: $(STAMP)
 	$(BIN)/sth train --preset quick --out runs/quick.safetensors
 
 lint: $(STAMP)

@@ -19,8 +19,10 @@ console = Console(stderr=True)
 
 def _admin() -> None:
     from cli.admin import admin
+    from cli.serve import serve
 
     app.add_typer(admin, name="admin")
+    app.command(help="Start the API and a worker (embedded default: SQLite, filesystem broker).")(serve)
 
 
 _admin()

@@ -1,0 +1,62 @@
+"""`sth serve`: the API and one worker on one machine (the embedded default: SQLite and the filesystem broker)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address the API listens on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes (one per GPU on a GPU server)")] = 1,
+) -> None:
+    """Start the API and the workers; on the first start, create an admin and print its API key."""
+    import uvicorn
+    from sqlalchemy import func, select
+
+    from api.main import create_app
+    from store.db import migrate, session_scope
+    from store.keys import create_key, create_user
+    from store.models import Role, User
+    from store.settings import get_settings
+
+    settings = get_settings()
+    migrate(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        if session.scalar(select(func.count()).select_from(User)) == 0:
+            token = create_key(session, create_user(session, "admin", Role.admin), "first")
+            typer.echo(f"\nFirst start: created user 'admin'. Its API key (shown once, keep it):\n\n    {token}\n")
+        else:
+            typer.echo("Users exist already; a new key: `sth admin create-key NAME`.")
+    typer.echo(f"Database: {settings.database_url}\nBroker:   {settings.broker_url}")
+    typer.echo(f"Swagger UI: http://{host}:{port}/docs  (Authorize with the key)\n")
+    procs = [start_worker(f"worker{i + 1}@%h", i) for i in range(workers)]
+    try:
+        uvicorn.run(create_app(settings, migrate_on_start=False), host=host, port=port, log_level="info")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+
+
+def start_worker(name: str, gpu: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    if "CUDA_VISIBLE_DEVICES" not in env and _gpus() > 1:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)  # one worker per GPU
+    cmd = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--pool", "solo", "--queues", "sth",
+           "--hostname", name, "--loglevel", "INFO", "--without-mingle", "--without-gossip"]  # fmt: skip
+    return subprocess.Popen(cmd, env=env)
+
+
+def _gpus() -> int:
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return out.stdout.count("GPU ")
