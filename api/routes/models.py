@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,7 +15,10 @@ from sqlalchemy.orm import Session
 from api.deps import SessionDep, UserDep
 from api.errors import invalid, not_found
 from api.schemas import ModelPublic, ResultPublic
-from store.blobs import iter_blob
+from api.uploads import inspect_safetensors, read_limited
+from sthlib.data import dataset_info
+from sthlib.specs import ARCHITECTURE_NAMES
+from store.blobs import iter_blob, put_blob
 from store.models import EvalResult, Model
 
 router = APIRouter(prefix="/v1", tags=["models"])
@@ -108,3 +112,49 @@ def compare(
               for r in rows]  # fmt: skip
     media = "image/png" if format == "png" else "image/svg+xml"
     return Response(figure_bytes(plot_curves(curves, title=evaluator), format), media_type=media)
+
+
+@router.post("/models", status_code=201)
+async def upload_model(
+    session: SessionDep, user: UserDep, request: Request,
+    file: Annotated[UploadFile, File(description="a .safetensors checkpoint (pickles are refused)")],
+    name: Annotated[str, Form(max_length=128)],
+    arch: Annotated[str | None, Form(description="resnet18, resnet34, resnet50 or small_cnn")] = None,
+    dataset: Annotated[str | None, Form(description="the task's dataset (test images come from it)")] = None,
+    color: Annotated[str | None, Form(description="gray or rgb")] = None,
+    input_scale: Annotated[str | None, Form(description="unit ([0,1]) or centered5 (5*(x-0.5))")] = None,
+) -> ModelPublic:  # fmt: skip
+    """Upload a model. Fields missing from the form come from an sthlib checkpoint's metadata; the weights are
+    checked against the architecture when a job first loads them."""
+    data = await read_limited(file, request.app.state.settings.max_upload_bytes)
+    tensors, metadata = inspect_safetensors(data)
+    meta = json.loads(metadata.get("sth", "{}") or "{}")
+    spec = meta.get("spec") or {}
+    arch = arch or meta.get("arch")
+    dataset = dataset or spec.get("dataset")
+    if arch not in ARCHITECTURE_NAMES:
+        raise invalid(f"arch must be one of {', '.join(ARCHITECTURE_NAMES)}, got {arch!r}", "arch")
+    if not dataset:
+        raise invalid("dataset is required (which task the model solves)", "dataset")
+    try:
+        info = dataset_info(dataset)
+    except ValueError as e:
+        raise invalid(str(e), "dataset") from None
+    stem, linear = tensors.get("stem.0.weight"), tensors.get("linear.weight")
+    if stem is None or linear is None:
+        raise invalid("the weights are not an sthlib model (no stem.0.weight / linear.weight)", "file")
+    in_channels, num_classes = int(stem["shape"][1]), int(linear["shape"][0])
+    color = color or spec.get("color") or ("gray" if in_channels == 1 else "rgb")
+    if (color, in_channels) not in (("gray", 1), ("rgb", 3)):
+        raise invalid(f"color {color!r} does not match the {in_channels}-channel first layer", "color")
+    scale = input_scale or meta.get("input_scale") or info.input_scale
+    if scale not in ("unit", "centered5"):
+        raise invalid("input_scale must be unit or centered5", "input_scale")
+    blob = put_blob(session, data)
+    model = Model(owner_id=user.id, name=name, origin="uploaded", arch=arch, dataset=dataset, color=color,
+                  in_channels=in_channels, num_classes=num_classes, input_scale=scale, spec=spec or None,
+                  metrics=meta.get("metrics") or {}, blob_id=blob.id)  # fmt: skip
+    session.add(model)
+    session.flush()
+    session.refresh(model)
+    return model_public(model)
