@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -15,7 +19,7 @@ from api.deps import QueueDep, SessionDep, UserDep, require_owner
 from api.errors import invalid, not_found
 from api.schemas import EvalJobCreate, JobError, JobPage, JobPublic, LogLine, TrainJobCreate
 from api.specs import eval_job_spec, train_spec
-from store.jobs import TransitionError, transition
+from store.jobs import transition
 from store.models import Job, JobKind, JobLog, JobStatus, Model, User
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -142,4 +146,42 @@ def job_logs(job_id: str, session: SessionDep, _: UserDep, after: int = 0) -> li
     return [LogLine(id=x.id, created_at=x.created_at, level=x.level, message=x.message) for x in lines]
 
 
-__all__ = ["TransitionError", "router"]
+@router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
+async def job_events(
+    job_id: str, request: Request, session: SessionDep, _: UserDep,
+    poll_s: Annotated[float, Query(ge=0.1, le=10)] = 0.5,
+) -> StreamingResponse:  # fmt: skip
+    """Server-sent events: `progress` (status and progress when they change), `log` (each new line, with its id
+    as the event id, so Last-Event-ID resumes), and `end` when the job has finished."""
+    get_job_or_404(session, job_id)
+    sessions = request.app.state.sessions
+    last_log = int(request.headers.get("last-event-id", "0") or 0)
+
+    def fetch(after: int) -> tuple[dict[str, Any], list[JobLog]]:
+        with sessions() as s:
+            job = s.get(Job, job_id)
+            state = {"status": job.status.value, "progress": job.progress, "attempts": job.attempts}
+            lines = list(s.scalars(select(JobLog).where(JobLog.job_id == job_id, JobLog.id > after)
+                                   .order_by(JobLog.id)))  # fmt: skip
+            return state, lines
+
+    async def stream() -> AsyncIterator[str]:
+        nonlocal last_log
+        previous = None
+        while True:
+            state, lines = await run_in_threadpool(fetch, last_log)
+            for line in lines:
+                payload = {"level": line.level, "message": line.message, "at": line.created_at.isoformat()}
+                yield f"event: log\nid: {line.id}\ndata: {json.dumps(payload)}\n\n"
+                last_log = line.id
+            if state != previous:
+                yield f"event: progress\ndata: {json.dumps(state)}\n\n"
+                previous = state
+            if JobStatus(state["status"]).finished:
+                yield f"event: end\ndata: {json.dumps({'status': state['status']})}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(poll_s)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

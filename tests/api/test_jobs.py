@@ -1,0 +1,75 @@
+import json
+
+from store.db import session_scope
+from store.jobs import log_line, transition
+from store.models import Job, JobStatus
+from tests.api.conftest import auth
+
+QUICK = {"preset": "quick", "spec": {"epochs": 1}}
+
+
+def test_submission_is_recorded_queued_and_idempotent(client):
+    first = client.post("/v1/train-jobs", json={**QUICK, "idempotency_key": "k"}, headers=auth(client))
+    assert first.status_code == 201 and first.json()["status"] == "queued"
+    again = client.post("/v1/train-jobs", json={**QUICK, "idempotency_key": "k"}, headers=auth(client))
+    assert again.json()["id"] == first.json()["id"]
+    other = client.post("/v1/train-jobs", json={"preset": "quick", "idempotency_key": "k"}, headers=auth(client))
+    assert other.status_code == 422 and other.json()["error"]["details"]["field"] == "idempotency_key"
+    assert len(client.get("/v1/jobs", headers=auth(client)).json()["items"]) == 1
+
+
+def test_list_filters_and_pages(client):
+    ids = [client.post("/v1/train-jobs", json=QUICK, headers=auth(client, who)).json()["id"]
+           for who in ("alice", "bob", "alice", "alice", "bob")]  # fmt: skip
+    seen, token = [], None
+    while True:
+        params = {"page_size": 2, **({"page_token": token} if token else {})}
+        page = client.get("/v1/jobs", params=params, headers=auth(client)).json()
+        seen += [j["id"] for j in page["items"]]
+        token = page["next_page_token"]
+        if not token:
+            break
+    assert sorted(seen) == sorted(ids) and len(seen) == 5
+    bobs = client.get("/v1/jobs", params={"owner": "bob"}, headers=auth(client)).json()["items"]
+    assert len(bobs) == 2 and {j["owner"] for j in bobs} == {"bob"}
+    assert client.get("/v1/jobs", params={"status": "running"}, headers=auth(client)).json()["items"] == []
+    assert client.get("/v1/jobs", params={"page_token": "garbage"}, headers=auth(client)).status_code == 422
+
+
+def test_cancel_retry_and_ownership(client):
+    job = client.post("/v1/train-jobs", json=QUICK, headers=auth(client)).json()
+    assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=auth(client, "bob")).status_code == 403
+    assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=auth(client)).json()["status"] == "cancelled"
+    assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=auth(client)).status_code == 422
+    retried = client.post(f"/v1/jobs/{job['id']}/retry", headers=auth(client, "admin"))  # admins may
+    assert retried.status_code == 201 and retried.json()["id"] != job["id"]
+    assert retried.json()["spec"] == job["spec"]
+
+
+def test_events_stream_progress_logs_and_end(client):
+    job = client.post("/v1/train-jobs", json=QUICK, headers=auth(client)).json()
+    with session_scope(client.settings.database_url) as session:
+        row = session.get(Job, job["id"])
+        transition(session, row, JobStatus.running)
+        log_line(session, row.id, "epoch 1/1: test acc 0.9")
+        transition(session, row, JobStatus.succeeded)
+    with client.stream("GET", f"/v1/jobs/{job['id']}/events", headers=auth(client)) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        text = "".join(response.iter_text())
+    events = [block.split("\n") for block in text.strip().split("\n\n")]
+    kinds = [lines[0].removeprefix("event: ") for lines in events]
+    assert kinds == ["log", "progress", "end"]
+    assert json.loads(events[0][-1].removeprefix("data: "))["message"] == "epoch 1/1: test acc 0.9"
+    assert json.loads(events[1][-1].removeprefix("data: "))["status"] == "succeeded"
+
+
+def test_catalogue_and_health(client):
+    names = [e["name"] for e in client.get("/v1/evaluators", headers=auth(client)).json()]
+    assert "boundary" in names and "corruption" in names
+    assert client.get("/v1/presets", headers=auth(client)).json()["quick"]["arch"] == "small_cnn"
+    datasets = {d["name"]: d for d in client.get("/v1/datasets", headers=auth(client)).json()}
+    assert datasets["mnist-5k"]["available"] and "how_to_provide" in datasets["cifar10"]
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"database": "ok", "broker": "ok"}
+    assert b"python_info" in client.get("/metrics").content
+    assert client.get("/openapi.json").json()["paths"]["/v1/train-jobs"]["post"]["requestBody"]
