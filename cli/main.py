@@ -19,9 +19,11 @@ console = Console(stderr=True)
 
 def _admin() -> None:
     from cli.admin import admin
+    from cli.remote import remote
     from cli.serve import serve
 
     app.add_typer(admin, name="admin")
+    app.add_typer(remote, name="remote")
     app.command(help="Start the API and a worker (embedded default: SQLite, filesystem broker).")(serve)
 
 
@@ -194,3 +196,7 @@ def similarity(
 @app.callback()
 def main(verbose: Annotated[bool, Opt("--verbose", "-v")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+
+
+if __name__ == "__main__":
+    app()

@@ -12,6 +12,7 @@ import time
 
 from celery import Celery
 from celery.signals import worker_ready
+from sqlalchemy.exc import OperationalError
 
 from store.settings import JOB_QUEUE, RUN_JOB_TASK, broker_transport_options, celery_broker_url, get_settings
 
@@ -33,7 +34,15 @@ app.conf.update(
 )
 
 
-@app.task(name=RUN_JOB_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+@app.task(
+    name=RUN_JOB_TASK,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_kwargs={"max_retries": 8},
+)  # a briefly unreachable or locked database is retried; the reconciler covers anything longer
 def run_job_task(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     from worker.tasks import run_job
 

@@ -154,6 +154,7 @@ async def job_events(
     """Server-sent events: `progress` (status and progress when they change), `log` (each new line, with its id
     as the event id, so Last-Event-ID resumes), and `end` when the job has finished."""
     get_job_or_404(session, job_id)
+    session.commit()  # end the request's transaction now: a stream must not hold a lock for its lifetime
     sessions = request.app.state.sessions
     last_log = int(request.headers.get("last-event-id", "0") or 0)
 

@@ -1,0 +1,195 @@
+"""`sth remote`: the REST API from the command line (STH_URL, STH_API_KEY)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Column, Table
+
+remote = typer.Typer(help="Use a running STh Lab server (STH_URL, default http://127.0.0.1:8000; STH_API_KEY).")
+out = Console()
+err = Console(stderr=True)
+
+
+def ID_COLUMN() -> Column:
+    return Column("id", no_wrap=True, min_width=32)  # ids are copied into other commands: never cut them
+
+
+def client() -> httpx.Client:
+    key = os.environ.get("STH_API_KEY", "")
+    if not key:
+        err.print("[red]error:[/red] set STH_API_KEY (printed by `sth serve`, or `sth admin create-key NAME`)")
+        raise typer.Exit(2)
+    url = os.environ.get("STH_URL", "http://127.0.0.1:8000")
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+
+def call(method: str, path: str, **kwargs: Any) -> Any:
+    with client() as c:
+        response = c.request(method, path, **kwargs)
+    if response.status_code >= 400:
+        try:
+            error = response.json()["error"]
+            message = error["message"]
+        except (ValueError, KeyError):
+            message = response.text
+        err.print(f"[red]error {response.status_code}:[/red] {message}")
+        raise typer.Exit(1)
+    return response
+
+
+def _pairs(items: list[str] | None) -> dict[str, Any]:
+    """KEY=VALUE (JSON values) into a nested dict: reg.alpha=4 -> {"reg": {"alpha": 4}}."""
+    from cli.evaluate import parse_param
+
+    result: dict[str, Any] = {}
+    for item in items or []:
+        key, value = parse_param(item)
+        head, _, tail = key.partition(".")
+        if tail:
+            result.setdefault(head, {})[tail] = value
+        else:
+            result[key] = value
+    return result
+
+
+@remote.command("train")
+def submit_train(
+    preset: Annotated[str, typer.Option()] = "quick",
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="KEY=VALUE, e.g. reg.alpha=0")] = None,
+    key: Annotated[str | None, typer.Option(help="idempotency key")] = None,
+) -> None:  # fmt: skip
+    """Queue a training job; prints its id."""
+    job = call("POST", "/v1/train-jobs", json={"preset": preset, "spec": _pairs(set_), "idempotency_key": key}).json()
+    out.print(job["id"])
+
+
+@remote.command("evaluate")
+def submit_eval(
+    model_id: str,
+    attack: Annotated[list[str], typer.Option("--attack", "-a")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="EVALUATOR.KEY=VALUE")] = None,
+    source: Annotated[str | None, typer.Option(help="transfer_fgsm source model id")] = None,
+) -> None:  # fmt: skip
+    """Queue evaluators on a model; prints the job id."""
+    scoped = _pairs(param)
+    evaluators = [{"name": a, "params": scoped.get(a, {}), **({"source_model_id": source} if source else {})}
+                  for a in attack]  # fmt: skip
+    job = call("POST", "/v1/eval-jobs", json={"model_id": model_id, "evaluators": evaluators}).json()
+    out.print(job["id"])
+
+
+@remote.command("watch")
+def watch(job_id: str) -> None:
+    """Follow a job's progress and log lines until it ends (server-sent events)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TextColumn("ETA"), TimeRemainingColumn())  # fmt: skip
+    status = "?"
+    with client() as c, Progress(*columns, console=err) as bar:
+        task = bar.add_task(job_id[:8], total=1.0)
+        with c.stream("GET", f"/v1/jobs/{job_id}/events", timeout=None) as response:
+            event = ""
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    event = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    data = json.loads(line.removeprefix("data: "))
+                    if event == "log":
+                        bar.console.log(data["message"])
+                    elif event == "progress":
+                        progress = data.get("progress", {})
+                        status = data["status"]
+                        bar.update(task, completed=progress.get("fraction", 0.0),
+                                   description=f"{job_id[:8]} {status} {progress.get('phase', '')}")  # fmt: skip
+                    elif event == "end":
+                        status = data["status"]
+    out.print(f"job {job_id}: {status}")
+    if status != "succeeded":
+        raise typer.Exit(1)
+
+
+@remote.command("jobs")
+def jobs(
+    status: Annotated[str | None, typer.Option()] = None, owner: Annotated[str | None, typer.Option()] = None
+) -> None:
+    """The team's newest jobs."""
+    params = {k: v for k, v in {"status": status, "owner": owner}.items() if v}
+    table = Table(ID_COLUMN(), "kind", "status", "owner", "progress", Column("model", no_wrap=True, min_width=32))
+    for j in call("GET", "/v1/jobs", params=params).json()["items"]:
+        table.add_row(j["id"], j["kind"], j["status"], j["owner"], f"{j['progress'].get('fraction', 0):.0%}",
+                      j["model_id"] or "")  # fmt: skip
+    out.print(table)
+
+
+@remote.command("job")
+def job(job_id: str) -> None:
+    """One job as JSON."""
+    out.print_json(data=call("GET", f"/v1/jobs/{job_id}").json())
+
+
+@remote.command("cancel")
+def cancel(job_id: str) -> None:
+    out.print(call("POST", f"/v1/jobs/{job_id}/cancel").json()["status"])
+
+
+@remote.command("models")
+def models() -> None:
+    table = Table(ID_COLUMN(), "name", "owner", "arch", "dataset", "test acc")
+    for m in call("GET", "/v1/models").json():
+        acc = m["metrics"].get("test_acc")
+        table.add_row(m["id"], m["name"], m["owner"], m["arch"], m["dataset"], "" if acc is None else f"{acc:.4f}")
+    out.print(table)
+
+
+@remote.command("results")
+def results(model_id: str, evaluator: Annotated[str | None, typer.Option()] = None) -> None:
+    """A model's results as JSON."""
+    params = {"evaluator": evaluator} if evaluator else {}
+    out.print_json(data=call("GET", f"/v1/models/{model_id}/results", params=params).json())
+
+
+@remote.command("compare")
+def compare(
+    model: Annotated[list[str], typer.Option("--model", "-m")],
+    evaluator: Annotated[str, typer.Option("--evaluator", "-e")],
+    fmt: Annotated[str, typer.Option("--format", help="json, csv, png or svg")] = "csv",
+    to: Annotated[Path | None, typer.Option("--out", help="write to this file instead of the terminal")] = None,
+) -> None:  # fmt: skip
+    """The curves of several models side by side."""
+    response = call("GET", "/v1/compare", params={"model_id": model, "evaluator": evaluator, "format": fmt})
+    if to is not None:
+        to.write_bytes(response.content)
+        out.print(f"wrote {to}")
+    elif fmt in ("png", "svg"):
+        err.print("[red]error:[/red] figures need --out FILE")
+        raise typer.Exit(2)
+    else:
+        typer.echo(response.text)
+
+
+@remote.command("download")
+def download(model_id: str, to: Annotated[Path, typer.Option("--out")] = Path("model.safetensors")) -> None:
+    """Download a model's checkpoint and check its sha256."""
+    digest = hashlib.sha256()
+    with client() as c, c.stream("GET", f"/v1/models/{model_id}/checkpoint") as response:
+        if response.status_code >= 400:
+            response.read()
+            err.print(f"[red]error {response.status_code}:[/red] {response.text}")
+            raise typer.Exit(1)
+        expected = response.headers["X-Checksum-SHA256"]
+        with to.open("wb") as f:
+            for chunk in response.iter_bytes():
+                digest.update(chunk)
+                f.write(chunk)
+    if digest.hexdigest() != expected:
+        err.print(f"[red]error:[/red] sha256 mismatch: got {digest.hexdigest()}, server says {expected}")
+        raise typer.Exit(1)
+    out.print(f"{to} (sha256 {expected})")

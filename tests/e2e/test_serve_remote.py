@@ -1,0 +1,74 @@
+"""The README's run command (`sth serve`: API + worker on SQLite and the filesystem broker) driven by `sth remote`."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+
+runner = CliRunner()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "STH_DATABASE_URL": f"sqlite:///{tmp_path / 'sth.db'}",
+           "STH_BROKER_URL": f"filesystem://{tmp_path / 'broker'}", "OMP_NUM_THREADS": "1"}  # fmt: skip
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        text = (tmp_path / "serve.log").read_text(errors="ignore")
+        key = re.search(r"(sth_[A-Za-z0-9_-]{20,})", text)
+        try:
+            if key and httpx.get(f"{url}/healthz", timeout=1).status_code == 200 and "ready." in text:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"sth serve did not come up:\n{text[-3000:]}")
+        time.sleep(0.3)
+    yield {"STH_URL": url, "STH_API_KEY": key.group(1)}
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def sth(env, *args):
+    result = runner.invoke(app, ["remote", *args], env=env)
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip()
+
+
+def test_walkthrough_with_sth_remote(served, tmp_path):
+    job = sth(served, "train", "--set", "epochs=1", "--set", "train_limit=600", "--set", "test_limit=100",
+              "--set", "reg.n_images=200")  # fmt: skip
+    assert "succeeded" in sth(served, "watch", job)
+    model = re.search(r'"model_id": "([0-9a-f]{32})"', sth(served, "job", job)).group(1)
+    assert model in sth(served, "models")
+    evaluation = sth(served, "evaluate", model, "-a", "gaussian", "-p", "gaussian.n_images=100",
+                     "-p", "gaussian.strengths=[0, 0.3]")  # fmt: skip
+    assert "succeeded" in sth(served, "watch", evaluation)
+    csv = sth(served, "compare", "-m", model, "-e", "gaussian")
+    assert csv.startswith("model_id,") and csv.count("\n") == 2
+    target = tmp_path / "m.safetensors"
+    assert "sha256" in sth(served, "download", model, "--out", str(target))
+    assert target.stat().st_size > 1000
