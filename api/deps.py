@@ -11,20 +11,14 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError, forbidden
 from api.queue import JobQueue
+from store.db import transaction
 from store.keys import authenticate
 from store.models import Role, User
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    session: Session = request.app.state.sessions()
-    try:
+    with transaction(request.app.state.sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

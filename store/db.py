@@ -47,9 +47,9 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
-    session = session_factory(url)()
+    session = factory()
     try:
         yield session
         session.commit()
@@ -58,6 +58,13 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A transaction on the database at `url` (default: STH_DATABASE_URL)."""
+    with transaction(session_factory(url)) as session:
+        yield session
 
 
 def alembic_config(url: str) -> Config:
