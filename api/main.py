@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.queue import JobQueue
@@ -31,7 +32,8 @@ def create_app(settings: Settings | None = None, migrate_on_start: bool = True) 
             migrate(settings.database_url)
         yield
 
-    app = FastAPI(title="STh Lab", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # Swagger UI and ReDoc assets are served by this app itself: no CDN, so /docs works on an air-gapped server
+    app = FastAPIOffline(title="STh Lab", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.sessions = session_factory(settings.database_url)
     app.state.queue = JobQueue(settings.broker_url)

@@ -73,3 +73,10 @@ def test_catalogue_and_health(client):
     assert client.get("/readyz").json() == {"database": "ok", "broker": "ok"}
     assert b"python_info" in client.get("/metrics").content
     assert client.get("/openapi.json").json()["paths"]["/v1/train-jobs"]["post"]["requestBody"]
+
+
+def test_swagger_ui_is_served_without_a_cdn(client):
+    html = client.get("/docs").text
+    assert "cdn.jsdelivr" not in html and "swagger-ui-bundle.js" in html
+    script = next(part.split('"')[0] for part in html.split('src="')[1:] if "swagger-ui-bundle.js" in part)
+    assert client.get(script).status_code == 200
