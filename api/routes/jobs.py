@@ -25,13 +25,21 @@ from store.models import Job, JobKind, JobLog, JobStatus, Model, User
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
 
-def job_public(session: Session, job: Job) -> JobPublic:
-    model_id = session.scalars(select(Model.id).where(Model.job_id == job.id)).first()
+def job_public(session: Session, job: Job, model_ids: dict[str, str] | None = None) -> JobPublic:
+    """`model_ids` (job id -> model id) lets a list answer from one query instead of one per job."""
+    if model_ids is None:
+        model_ids = _model_ids(session, [job.id])
+    model_id = model_ids.get(job.id)
     error = JobError(code=job.error_code, message=job.error_message) if job.error_code else None
     return JobPublic(id=job.id, kind=job.kind, status=job.status, owner=job.owner.name, spec=job.spec,
                      progress=job.progress, cancel_requested=job.cancel_requested, attempts=job.attempts,
                      worker=job.worker, device=job.device, error=error, model_id=model_id,
                      created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)  # fmt: skip
+
+
+def _model_ids(session: Session, job_ids: list[str]) -> dict[str, str]:
+    rows = session.execute(select(Model.job_id, Model.id).where(Model.job_id.in_(job_ids)))
+    return {job_id: model_id for job_id, model_id in rows if job_id}
 
 
 def _submit(session: Session, queue: QueueDep, user: User, kind: JobKind, spec: dict[str, Any], spec_hash: str,
@@ -99,7 +107,8 @@ def list_jobs(
     jobs = list(session.scalars(query).unique())
     more = len(jobs) > page_size
     jobs = jobs[:page_size]
-    return JobPage(items=[job_public(session, j) for j in jobs],
+    model_ids = _model_ids(session, [j.id for j in jobs])
+    return JobPage(items=[job_public(session, j, model_ids) for j in jobs],
                    next_page_token=_page_token(jobs[-1]) if more else None)  # fmt: skip
 
 

@@ -43,6 +43,10 @@ def perturbation_scores(x: Tensor, x_adv: Tensor, score_channel: str) -> dict[st
     }
 
 
+def _median_of_successes(values: np.ndarray, ok: np.ndarray) -> float:
+    return float(np.median(values[ok])) if ok.any() else float("nan")
+
+
 class MinimalAttack(Evaluator):
     """Shared run loop; subclasses say which foolbox attack to use."""
 
@@ -80,16 +84,16 @@ class MinimalAttack(Evaluator):
             step = None if progress is None else (lambda f, r=repeat: progress((r + f) / repeats))
             out = self.run_once(model, images, self.params.seed * 1000 + repeat * 100_003, step)
             ok = out["success"].cpu().numpy()
-            mse = out["mse"].cpu().numpy()
-            medians.append(float(np.median(mse[ok])) if ok.any() else float("nan"))
+            scores = {k: out[k].cpu().numpy() for k in ("l2", "linf", "mse")}
+            medians.append(_median_of_successes(scores["mse"], ok))
         spectrum = summarise(radial_power_spectrum(out["delta"], self.params.spectrum_bins)) if ok.any() else None
         nan = float("nan")
-        per_image = {k: np.where(ok, out[k].cpu().numpy(), nan).tolist() for k in ("l2", "linf", "mse")}
+        per_image = {k: np.where(ok, v, nan).tolist() for k, v in scores.items()}
         summary = PerturbationSummary(
             success_rate=float(ok.mean()),
             median_mse=medians[-1],
-            median_l2=float(np.median(out["l2"].cpu().numpy()[ok])) if ok.any() else nan,
-            median_linf=float(np.median(out["linf"].cpu().numpy()[ok])) if ok.any() else nan,
+            median_l2=_median_of_successes(scores["l2"], ok),
+            median_linf=_median_of_successes(scores["linf"], ok),
             repeat_median_mse=medians,
             mean_mse=float(np.nanmean(medians)) if not np.isnan(medians).all() else nan,
             std_mse=float(np.nanstd(medians)) if not np.isnan(medians).all() else nan,
