@@ -11,7 +11,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.queue import JobQueue
-from api.routes import catalogue, health, jobs, models
+from api.routes import catalogue, datasets, health, jobs, models
 from store.db import migrate, session_factory
 from store.settings import Settings, get_settings
 
@@ -38,6 +38,6 @@ def create_app(settings: Settings | None = None, migrate_on_start: bool = True) 
     app.state.sessions = session_factory(settings.database_url)
     app.state.queue = JobQueue(settings.broker_url)
     errors.install(app)
-    for module in (health, catalogue, jobs, models):
+    for module in (health, catalogue, datasets, jobs, models):
         app.include_router(module.router)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -100,3 +100,36 @@ class ResultPublic(BaseModel):
     group: str
     data: dict[str, Any]
     created_at: datetime
+
+
+class DatasetPublic(BaseModel):
+    name: str = Field(description="what a job spec names: a built-in name or upload:NAME")
+    origin: Literal["builtin", "uploaded"]
+    classes: int
+    channels: int
+    size: int = Field(description="images are size x size pixels")
+    description: str
+    available: bool = Field(description="its files are on this server (uploads: always)")
+    location: str | None = None
+    searched: list[str] = Field(default_factory=list)
+    how_to_provide: str | None = None
+    owner: str | None = None
+    splits: dict[str, int] | None = Field(default=None, description="uploads: images per split")
+    bytes: int | None = None
+    sha256: str | None = None
+    created_at: datetime | None = None
+
+
+class SimilarityPublic(BaseModel):
+    dataset: str
+    color: str
+    n: int = Field(description="images: the first N of the train split")
+    pairs: int = Field(description="pairs i < j")
+    exact: bool = Field(description="false: estimated from `sampled` uniformly drawn pairs")
+    sampled: int
+    threshold: float
+    threshold_low: float | None
+    bin_edges: list[float] = Field(description="histogram of S over [-1, 1]")
+    counts: list[int]
+    selected_fraction: dict[str, float] = Field(description="variant -> fraction of the pairs it trains on")
+    target_fraction: dict[str, float] = Field(description='"+1", "0", "-1" -> fraction of pairs with that target')

@@ -11,9 +11,19 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError, invalid, not_found
 from api.schemas import EvalJobCreate
-from sthlib.data import DatasetError, availability
+from sthlib.data import (
+    UPLOAD_PREFIX,
+    DatasetError,
+    DatasetInfo,
+    availability,
+    check_upload_name,
+    dataset_info,
+    uploads_dir,
+)
+from sthlib.data.registry import NPZ_PREFIX
 from sthlib.evalspecs import EVAL_SPECS
 from sthlib.specs import PRESETS, TrainSpec
+from store.datasets import materialize
 from store.models import Model
 
 
@@ -32,12 +42,36 @@ def _field_of(message: str) -> str | None:
     return match.group(1) if match else None
 
 
-def train_spec(preset: str | None, changes: dict[str, Any]) -> TrainSpec:
+def resolve_dataset(session: Session, name: str, field: str, missing: int = 422) -> DatasetInfo:
+    """The dataset a request names, with an uploaded one (upload:NAME) fetched to this machine's disk first.
+
+    `npz:PATH` (a file on the server) is for local runs only: over the API, datasets are uploaded.
+    """
+    code = "not_found" if missing == 404 else "invalid"
+    if name.startswith(NPZ_PREFIX):
+        raise invalid("npz:PATH names a file on the server and is for local runs; upload the file with "
+                      "POST /v1/datasets and name it upload:NAME", field)  # fmt: skip
+    try:
+        if name.startswith(UPLOAD_PREFIX):
+            materialize(session, check_upload_name(name.removeprefix(UPLOAD_PREFIX)), uploads_dir())
+        return dataset_info(name)
+    except KeyError:
+        raise ApiError(missing, code, f"no uploaded dataset {name!r}; upload it with POST /v1/datasets "
+                       "(GET /v1/datasets lists the uploaded ones)", {"field": field}) from None  # fmt: skip
+    except DatasetError as e:
+        raise ApiError(missing, code, str(e), {"field": field}) from None
+
+
+def train_spec(session: Session, preset: str | None, changes: dict[str, Any]) -> TrainSpec:
     if preset is not None and preset not in PRESETS:
         raise invalid(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}", "preset")
     base = (PRESETS[preset] if preset else TrainSpec()).to_dict()
+    merged = _merge(base, changes)
+    for name, field in ((merged.get("dataset"), "dataset"), ((merged.get("reg") or {}).get("dataset"), "reg.dataset")):
+        if isinstance(name, str):
+            resolve_dataset(session, name, field)
     try:
-        spec = TrainSpec.from_dict(_merge(base, changes)).validate()
+        spec = TrainSpec.from_dict(merged).validate()
     except (TypeError, ValueError) as e:
         raise invalid(str(e), _field_of(str(e))) from None
     for name in {spec.dataset, spec.reg.dataset or spec.dataset} if spec.reg.enabled else {spec.dataset}:

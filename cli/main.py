@@ -169,13 +169,13 @@ def similarity(
     dataset: str,
     threshold: Annotated[float, Opt(help="Th to report the selected fractions at")] = 0.8,
     threshold_low: Annotated[float | None, Opt(help="Th2, to report variant double")] = None,
-    n_images: Annotated[int, Opt(help="the first N training images")] = 5000,
+    n_images: Annotated[int, Opt(help="the first N training images (as the regularizer's reg.n_images)")] = 5000,
     color: Annotated[str, Opt()] = "gray",
     as_json: Annotated[bool, Opt("--json", help="print JSON")] = False,
 ) -> None:
     """Histogram of the pixel similarity S and what each variant selects at a threshold: choose Th with it."""
     from sthlib.data import load_dataset
-    from sthlib.similarity import similarity_summary, unit_vectors
+    from sthlib.simstats import similarity_summary, unit_vectors
 
     try:
         images, _ = load_dataset(dataset, "train", color)
@@ -185,10 +185,15 @@ def similarity(
     if as_json:
         typer.echo(json.dumps(summary.to_dict()))
         return
-    table = Table("variant", "fraction of pairs", title=f"{dataset}: N={summary.n}, Th={threshold}")
-    for name, fraction in summary.selected_fraction.items():
+    print_summary(dataset, summary.to_dict())
+
+
+def print_summary(dataset: str, summary: dict[str, Any]) -> None:
+    """The selected fractions of a similarity summary (local or from the API) as a table."""
+    table = Table("variant", "fraction of pairs", title=f"{dataset}: N={summary['n']}, Th={summary['threshold']}")
+    for name, fraction in summary["selected_fraction"].items():
         table.add_row(name, f"{fraction:.4f}")
-    for name, fraction in summary.target_fraction.items():
+    for name, fraction in summary["target_fraction"].items():
         table.add_row(f"target {name}", f"{fraction:.4f}")
     Console().print(table)
 

@@ -9,67 +9,36 @@ pair's similarity and target on the fly. Both go through the same two elementwis
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from sthlib import simstats
+from sthlib.simstats import SimilaritySummary, pair_selected, pair_targets, similarity_summary
 from sthlib.specs import VARIANTS, validate_selection
 
 Variant = Literal["all", "high", "low", "positive", "negative", "double", "continuous"]
-__all__ = ["VARIANTS", "pixel_similarity", "threshold_targets", "unit_vectors", "validate_selection"]
-
-
-def pair_targets(s: Tensor, threshold: float, variant: str) -> Tensor:
-    """T = S^Th: +1 where S > Th, -1 where S < -Th, 0 otherwise; T = S for the continuous variant."""
-    if variant == "continuous":
-        return s.clone()
-    return (s > threshold).to(s.dtype) - (s < -threshold).to(s.dtype)
-
-
-def pair_selected(s: Tensor, threshold: float, variant: str, threshold_low: float | None = None) -> Tensor:
-    """Which pairs a variant trains on (the paper's "range"), elementwise on similarities S."""
-    if variant in ("all", "continuous"):
-        return torch.ones_like(s, dtype=torch.bool)
-    a = s.abs()
-    if variant == "high":
-        return a > threshold
-    if variant == "low":
-        return a < threshold
-    if variant == "positive":
-        return (s > threshold) | (a < threshold)
-    if variant == "negative":
-        return (s < -threshold) | (a < threshold)
-    if variant == "double":
-        return (a > threshold) | (a < float(threshold_low))  # type: ignore[arg-type]
-    raise ValueError(f"unknown variant {variant!r}")
+__all__ = [
+    "VARIANTS",
+    "SimilaritySummary",
+    "pair_selected",
+    "pair_targets",
+    "pixel_similarity",
+    "similarity_summary",
+    "threshold_targets",
+    "unit_vectors",
+    "validate_selection",
+]
 
 
 def unit_vectors(images: Tensor | np.ndarray, dtype: torch.dtype = torch.float32, chunk: int = 1024) -> Tensor:
-    """r_i: each image averaged over channels, flattened, centred on the mean image, scaled to unit length.
-
-    Images are (N,C,H,W) in [0, 1] (uint8 arrays are scaled by 1/255). The arithmetic runs in float64, chunk by
-    chunk, so the only N x D buffer is the result. An image equal to the mean image has no direction and gets
-    r_i = 0 (similarity 0 with every other image).
-    """
-    x = torch.as_tensor(images)
-    if x.ndim != 4:
-        raise ValueError(f"images must be (N,C,H,W), got shape {tuple(x.shape)}")
-    scale = 1 / 255 if x.dtype == torch.uint8 else 1.0
-    n = x.shape[0]
-
-    def gray(start: int) -> Tensor:  # (chunk, D) float64 in [0, 1]
-        return x[start : start + chunk].to(torch.float64).mean(dim=1).flatten(1) * scale
-
-    mean = sum((gray(start).sum(dim=0) for start in range(0, n, chunk)), torch.zeros(1, dtype=torch.float64)) / n
-    out = torch.empty((n, x[0, 0].numel()), dtype=dtype)
-    for start in range(0, n, chunk):
-        centred = gray(start) - mean
-        norms = centred.norm(dim=1, keepdim=True)
-        out[start : start + chunk] = torch.where(norms > 0, centred / norms.clamp_min(1e-300), 0.0).to(dtype)
-    return out
+    """r_i as a CPU tensor (``sthlib.simstats.unit_vectors`` defines it; see there)."""
+    if isinstance(images, Tensor):
+        images = images.detach().cpu().numpy()
+    np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+    return torch.from_numpy(simstats.unit_vectors(images, chunk=chunk, dtype=np_dtype))
 
 
 TILE = 512  # S is computed in TILE x TILE tiles: efficient matmuls, and elementwise passes that stay in cache
@@ -139,81 +108,3 @@ def pair_index_to_ij(t: Tensor, n: int) -> tuple[Tensor, Tensor]:
     i = torch.where(t >= next_start, i + 1, i)
     row_start = i * (b - i) // 2
     return i, t - row_start + i + 1
-
-
-@dataclass(frozen=True)
-class SimilaritySummary:
-    """What a user needs to choose Th: the distribution of S over pairs i < j and what each variant selects."""
-
-    n: int  # images
-    pairs: int  # pairs i < j
-    exact: bool  # False: estimated from `sampled` uniformly drawn pairs
-    sampled: int
-    threshold: float
-    threshold_low: float | None
-    bin_edges: list[float]  # histogram of S over [-1, 1]
-    counts: list[int]
-    selected_fraction: dict[str, float]  # variant -> fraction of all pairs it trains on
-    target_fraction: dict[str, float]  # "+1", "0", "-1" -> fraction of all pairs with that thresholded target
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-def similarity_summary(
-    r: Tensor,
-    threshold: float,
-    threshold_low: float | None = None,
-    bins: int = 40,
-    max_exact_pairs: int = 200_000_000,
-    samples: int = 2_000_000,
-    seed: int = 0,
-) -> SimilaritySummary:
-    """Histogram of S and the fraction of pairs each variant selects at `threshold`, from unit vectors r.
-
-    Exact (a blocked pass over all pairs) up to `max_exact_pairs` pairs, else estimated from `samples` pairs.
-    """
-    validate_selection(threshold, "all")
-    if threshold_low is not None:
-        validate_selection(threshold, "double", threshold_low)
-    n = r.shape[0]
-    total = n * (n - 1) // 2
-    if total == 0:
-        raise ValueError("need at least 2 images for a similarity summary")
-    variants = [v for v in VARIANTS if v != "double" or threshold_low is not None]
-    counts = torch.zeros(bins, dtype=torch.int64)
-    chosen = dict.fromkeys(variants, 0)
-    signs = {"+1": 0, "0": 0, "-1": 0}
-
-    def tally(s: Tensor) -> None:
-        counts.add_(torch.histc(s.float().cpu(), bins=bins, min=-1.0, max=1.0).to(torch.int64))
-        for v in variants:
-            chosen[v] += int(pair_selected(s, threshold, v, threshold_low if v == "double" else None).sum())
-        t = pair_targets(s, threshold, "all")
-        signs["+1"] += int((t > 0).sum())
-        signs["-1"] += int((t < 0).sum())
-        signs["0"] += int((t == 0).sum())
-
-    exact = total <= max_exact_pairs
-    if exact:
-        for _, _, s, upper in iter_upper_tiles(r):
-            tally(s.flatten() if upper is None else s[upper])
-        seen = total
-    else:
-        g = torch.Generator(device="cpu").manual_seed(seed)
-        t = torch.randint(0, total, (samples,), generator=g, dtype=torch.int64).to(r.device)
-        i, j = pair_index_to_ij(t, n)
-        tally((r[i] * r[j]).sum(dim=1))
-        seen = samples
-    return SimilaritySummary(
-        n=n,
-        pairs=total,
-        exact=exact,
-        sampled=seen,
-        threshold=threshold,
-        threshold_low=threshold_low,
-        bin_edges=torch.linspace(-1, 1, bins + 1).tolist(),
-        counts=counts.tolist(),
-        selected_fraction={v: c / seen for v, c in chosen.items()},
-        target_fraction={k: c / seen for k, c in signs.items()},
-    )

@@ -100,8 +100,9 @@ class Dataset(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     blob_id: Mapped[str] = mapped_column(ForeignKey("blobs.id"))
-    info: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    info: Mapped[dict[str, Any]] = mapped_column(default=dict)  # classes, channels, size, splits, bytes, sha256
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    owner: Mapped[User] = relationship(lazy="joined")
 
 
 class Job(Base):

@@ -17,7 +17,10 @@ class Settings(BaseSettings):
     database_url: str = Field(default=f"sqlite:///{HOME / 'sth.db'}", description="SQLAlchemy URL")
     broker_url: str = Field(default=f"filesystem://{HOME / 'broker'}", description="Celery broker URL")
     blob_chunk_bytes: int = Field(default=1 << 20, description="checkpoint blobs are stored in chunks of this size")
-    max_upload_bytes: int = Field(default=512 << 20, description="largest model or dataset upload")
+    max_upload_bytes: int = Field(default=512 << 20, description="largest model upload")
+    max_dataset_bytes: int = Field(
+        default=1 << 30, description="largest dataset upload, and the most its arrays may take uncompressed"
+    )
     heartbeat_s: float = Field(default=10.0, description="a running job's worker touches it this often")
     heartbeat_timeout_s: float = Field(default=120.0, description="a running job silent this long is orphaned")
     reconcile_every_s: float = Field(default=60.0, description="how often a worker looks for orphaned jobs")

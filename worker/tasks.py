@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sthlib.data import uploaded_names, uploads_dir
 from sthlib.train import TrainingStopped, resolve_device
+from store.datasets import materialize
 from store.db import session_scope
 from store.jobs import JobBusy, claim, transition
-from store.models import Job, JobKind, JobStatus
+from store.models import Job, JobKind, JobStatus, Model
 from store.settings import get_settings
 from worker.context import JobCancelled, JobContext
 from worker.evaluate import run_evaluation
@@ -33,6 +35,7 @@ def run_job(job_id: str, worker_name: str) -> None:
     with JobContext(url, job_id, settings.heartbeat_s) as ctx:
         ctx.log(f"started on {worker_name} ({device})")
         try:
+            fetch_uploaded_datasets(url, kind, spec)
             if kind is JobKind.train:
                 run_train(ctx, url, job_id, spec, resume, device)
             elif kind is JobKind.evaluate:
@@ -49,6 +52,18 @@ def run_job(job_id: str, worker_name: str) -> None:
         else:
             finish(url, job_id, JobStatus.succeeded)
             ctx.log("succeeded")
+
+
+def fetch_uploaded_datasets(url: str, kind: JobKind, spec: dict[str, Any]) -> None:
+    """Put the uploaded datasets (upload:NAME) a job reads on this machine's disk, verified, from the database."""
+    with session_scope(url) as session:
+        if kind is JobKind.train:
+            names = [spec.get("dataset"), (spec.get("reg") or {}).get("dataset")]
+        else:
+            model = session.get(Model, spec.get("model_id", ""))
+            names = [model.dataset] if model is not None else []
+        for name in uploaded_names(names):
+            materialize(session, name, uploads_dir())
 
 
 def finish(url: str, job_id: str, status: JobStatus, **fields: Any) -> None:

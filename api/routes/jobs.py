@@ -62,7 +62,7 @@ def _submit(session: Session, queue: QueueDep, user: User, kind: JobKind, spec: 
 @router.post("/train-jobs", status_code=201)
 def create_train_job(body: TrainJobCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
     """Queue a training run: a preset changed by `spec` (validated before anything is queued)."""
-    spec = train_spec(body.preset, body.spec)
+    spec = train_spec(session, body.preset, body.spec)
     return _submit(session, queue, user, JobKind.train, spec.to_dict(), spec.spec_hash(), body.idempotency_key)
 
 

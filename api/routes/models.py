@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from api.deps import SessionDep, UserDep
 from api.errors import invalid, not_found
 from api.schemas import ModelPublic, ResultPublic
+from api.specs import resolve_dataset
 from api.uploads import inspect_safetensors, read_limited
-from sthlib.data import dataset_info
 from sthlib.specs import ARCHITECTURE_NAMES
 from store.blobs import iter_blob, put_blob
 from store.models import EvalResult, Model
@@ -136,10 +136,7 @@ async def upload_model(
         raise invalid(f"arch must be one of {', '.join(ARCHITECTURE_NAMES)}, got {arch!r}", "arch")
     if not dataset:
         raise invalid("dataset is required (which task the model solves)", "dataset")
-    try:
-        info = dataset_info(dataset)
-    except ValueError as e:
-        raise invalid(str(e), "dataset") from None
+    info = resolve_dataset(session, dataset, "dataset")
     stem, linear = tensors.get("stem.0.weight"), tensors.get("linear.weight")
     if stem is None or linear is None:
         raise invalid("the weights are not an sthlib model (no stem.0.weight / linear.weight)", "file")

@@ -12,26 +12,32 @@ import numpy as np
 from sthlib.data import sources
 from sthlib.data.color import to_grayscale, to_rgb
 from sthlib.data.registry import (
+    UPLOAD_PREFIX,
     Color,
     DatasetError,
     DatasetInfo,
     Split,
+    check_upload_name,
     data_dir,
     dataset_info,
     dataset_names,
     get_source,
+    uploaded_names,
+    uploads_dir,
 )
 from sthlib.data.samples import foolbox_samples
 from sthlib.data.split import DEFAULT_VALID_FRACTION, train_valid_split
 
 __all__ = [
     "DEFAULT_VALID_FRACTION",
+    "UPLOAD_PREFIX",
     "Availability",
     "Color",
     "DatasetError",
     "DatasetInfo",
     "Split",
     "availability",
+    "check_upload_name",
     "data_dir",
     "dataset_info",
     "dataset_names",
@@ -40,6 +46,8 @@ __all__ = [
     "to_grayscale",
     "to_rgb",
     "train_valid_split",
+    "uploaded_names",
+    "uploads_dir",
 ]
 
 

@@ -6,11 +6,13 @@ Images are uint8 (N,H,W), (N,C,H,W) or (N,H,W,C) with C in {1, 3}, or floats in 
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from sthlib.data.registry import DatasetError, DatasetInfo, DatasetSource, Split
+from sthlib.data.registry import UPLOAD_PREFIX, DatasetError, DatasetInfo, DatasetSource, Split, uploads_dir
 
 _KEYS = {"train": ("images", "labels"), "test": ("test_images", "test_labels")}
 
@@ -45,14 +47,15 @@ def normalise_labels(labels: np.ndarray, n: int, where: str) -> np.ndarray:
 class NpzSource(DatasetSource):
     how_to_provide = "write a .npz with arrays 'images' and 'labels' (and optionally 'test_images', 'test_labels')"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, name: str | None = None) -> None:
         self.path = path.expanduser()
+        self.name = name or f"npz:{path}"
         self._arrays: dict[str, np.ndarray] | None = None
         self.info = (
             self._describe()
             if self.path.is_file()
             else DatasetInfo(
-                name=f"npz:{path}", num_classes=0, channels=1, size=0, family="other", description="missing file"
+                name=self.name, num_classes=0, channels=1, size=0, family="other", description="missing file"
             )
         )
 
@@ -60,9 +63,12 @@ class NpzSource(DatasetSource):
         if self._arrays is None:
             try:
                 with np.load(self.path, allow_pickle=False) as f:
-                    self._arrays = {k: f[k] for k in f.files}
-            except (ValueError, OSError) as e:
+                    arrays = {k: f[k] for k in f.files}
+            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
                 raise DatasetError(f"{self.path}: not a readable .npz without pickles ({e})") from None
+            if not isinstance(arrays, dict) or not all(isinstance(a, np.ndarray) for a in arrays.values()):
+                raise DatasetError(f"{self.path}: every member of the .npz must be a .npy array")
+            self._arrays = arrays
         return self._arrays
 
     def _describe(self) -> DatasetInfo:
@@ -74,7 +80,7 @@ class NpzSource(DatasetSource):
         if images.shape[2] != images.shape[3]:
             raise DatasetError(f"{self.path}: images must be square, got {images.shape[2]}x{images.shape[3]}")
         return DatasetInfo(
-            name=f"npz:{self.path}",
+            name=self.name,
             num_classes=int(all_labels.max()) + 1 if len(all_labels) else 0,
             channels=images.shape[1],
             size=images.shape[2],
@@ -99,3 +105,46 @@ class NpzSource(DatasetSource):
 
     def read(self, place: Path, split: Split) -> tuple[np.ndarray, np.ndarray]:
         return self._split(split)
+
+    def split_sizes(self) -> dict[str, int]:
+        """Images per split present in the file (reads only the labels)."""
+        arrays = self._load_arrays()
+        return {split: len(arrays[keys[1]]) for split, keys in _KEYS.items() if all(k in arrays for k in keys)}
+
+
+class UploadSource(NpzSource):
+    """``upload:NAME``: a dataset uploaded to the service, kept as STH_DATA_DIR/uploads/NAME.npz."""
+
+    how_to_provide: ClassVar[str] = (
+        "upload a .npz with POST /v1/datasets (`sth remote upload-dataset FILE NAME`); workers fetch uploaded "
+        "datasets from the database into STH_DATA_DIR/uploads"
+    )
+
+    def __init__(self, name: str) -> None:
+        super().__init__(uploads_dir() / f"{name}.npz", name=f"{UPLOAD_PREFIX}{name}")
+
+
+def inspect_npz(path: Path, name: str, max_bytes: int) -> tuple[DatasetInfo, dict[str, int]]:
+    """Check an untrusted .npz before it is used: (its DatasetInfo, images per split), else DatasetError.
+
+    A zip of .npy members only, at most `max_bytes` once uncompressed (zip bombs are refused before anything is
+    inflated), arrays without pickles, images and labels that fit together; a test split is checked too.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        raise DatasetError("not a .npz file (write one with numpy.savez or numpy.savez_compressed)") from None
+    others = [m.filename for m in members if not m.filename.endswith(".npy")]
+    if others:
+        raise DatasetError(f"a .npz holds only .npy arrays; found {', '.join(others[:5])}")
+    inflated = sum(m.file_size for m in members)
+    if inflated > max_bytes:
+        raise DatasetError(f"the arrays take {inflated} bytes uncompressed; the limit is {max_bytes}")
+    source = NpzSource(path, name=name)
+    sizes = source.split_sizes()
+    if "test" in sizes:
+        source.read(path, "test")
+    if sizes.get("train", 0) < 2:
+        raise DatasetError("the train split needs at least 2 images")
+    return source.info, sizes

@@ -1,4 +1,6 @@
-"""The dataset registry: one DatasetSource per built-in dataset, plus ``npz:PATH`` for user files.
+"""The dataset registry: one DatasetSource per built-in dataset, plus ``npz:PATH`` for user files and
+``upload:NAME`` for datasets uploaded to the service (STH_DATA_DIR/uploads/NAME.npz, which workers fetch from the
+database when missing).
 
 Adding a dataset is adding one DatasetSource subclass and one ``register()`` call. Nothing here imports torch;
 the API imports this module to list datasets and check availability.
@@ -7,6 +9,7 @@ the API imports this module to list datasets and check availability.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -47,6 +50,11 @@ class DatasetInfo:
 def data_dir() -> Path:
     """STH_DATA_DIR, where torchvision-layout datasets live (default ~/.sth/data)."""
     return Path(os.environ.get("STH_DATA_DIR", str(Path.home() / ".sth" / "data"))).expanduser()
+
+
+def uploads_dir() -> Path:
+    """Where uploaded datasets are kept as NAME.npz (STH_DATA_DIR/uploads)."""
+    return data_dir() / "uploads"
 
 
 def downloads_allowed() -> bool:
@@ -90,6 +98,17 @@ class DatasetSource:
 
 _REGISTRY: dict[str, type[DatasetSource]] = {}
 NPZ_PREFIX = "npz:"
+UPLOAD_PREFIX = "upload:"
+UPLOAD_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")  # the NAME of upload:NAME
+
+
+def check_upload_name(name: str) -> str:
+    if not UPLOAD_NAME.fullmatch(name):
+        raise DatasetError(
+            f"dataset name {name!r} is not allowed: use 1 to 48 lowercase letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return name
 
 
 def register(source: type[DatasetSource]) -> type[DatasetSource]:
@@ -97,8 +116,13 @@ def register(source: type[DatasetSource]) -> type[DatasetSource]:
     return source
 
 
+def uploaded_names(names: list[str | None]) -> list[str]:
+    """The NAMEs of the ``upload:NAME`` datasets among dataset names (the service fetches these to disk first)."""
+    return sorted({n.removeprefix(UPLOAD_PREFIX) for n in names if n and n.startswith(UPLOAD_PREFIX)})
+
+
 def dataset_names() -> list[str]:
-    """The built-in dataset names (``npz:PATH`` is accepted on top of these)."""
+    """The built-in dataset names (``npz:PATH`` and ``upload:NAME`` are accepted on top of these)."""
     return sorted(_REGISTRY)
 
 
@@ -107,11 +131,15 @@ def get_source(name: str) -> DatasetSource:
         from sthlib.data.npz import NpzSource
 
         return NpzSource(Path(name[len(NPZ_PREFIX) :]))
+    if name.startswith(UPLOAD_PREFIX):
+        from sthlib.data.npz import UploadSource
+
+        return UploadSource(check_upload_name(name[len(UPLOAD_PREFIX) :]))
     try:
         return _REGISTRY[name]()
     except KeyError:
         raise DatasetError(
-            f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())} or npz:PATH"
+            f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())}, upload:NAME or npz:PATH"
         ) from None
 
 

@@ -11,9 +11,10 @@ from store.settings import Settings
 
 
 @pytest.fixture
-def client(tmp_path):
+def client(tmp_path, monkeypatch):
+    monkeypatch.setenv("STH_DATA_DIR", str(tmp_path / "data"))  # uploaded datasets land here
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'sth.db'}", broker_url=f"filesystem://{tmp_path / 'q'}",
-                        max_upload_bytes=5 << 20)  # fmt: skip
+                        max_upload_bytes=5 << 20, max_dataset_bytes=5 << 20)  # fmt: skip
     with TestClient(create_app(settings)) as c:
         with session_scope(settings.database_url) as session:
             c.keys = {n: create_key(session, create_user(session, n, r))

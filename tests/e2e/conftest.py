@@ -68,7 +68,9 @@ def service(request, tmp_path, monkeypatch):
 
         downgrade(postgres_url, "base")
     env = {**os.environ, **_backend(request.param, tmp_path, postgres_url), "STH_HEARTBEAT_S": "0.5",
-           "STH_HEARTBEAT_TIMEOUT_S": "3", "OMP_NUM_THREADS": "1"}  # fmt: skip
+           "STH_HEARTBEAT_TIMEOUT_S": "3", "OMP_NUM_THREADS": "1",
+           "STH_DATA_DIR": str(tmp_path / "worker-data")}  # fmt: skip
+    monkeypatch.setenv("STH_DATA_DIR", str(tmp_path / "api-data"))  # as if the API ran on another machine
     for key in ("STH_DATABASE_URL", "STH_BROKER_URL", "STH_HEARTBEAT_S", "STH_HEARTBEAT_TIMEOUT_S"):
         monkeypatch.setenv(key, env[key])
     get_settings.cache_clear()

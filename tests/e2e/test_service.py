@@ -80,3 +80,32 @@ def test_a_killed_worker_resumes_the_training_from_its_epoch_checkpoint(api, ser
     assert any(m.startswith("resuming after epoch 1") for m in logs), logs
     with session_scope(service.env["STH_DATABASE_URL"]) as session:
         assert session.scalar(select(func.count()).select_from(Model).where(Model.job_id == job["id"])) == 1
+
+
+def test_a_job_trains_and_evaluates_on_an_uploaded_dataset(api, service, mnist5k_train):
+    import io
+
+    import numpy as np
+
+    from sthlib.data import load_dataset
+
+    test_images, test_labels = load_dataset("mnist-5k", "test")
+    out = io.BytesIO()
+    np.savez_compressed(out, images=mnist5k_train[0][:600], labels=mnist5k_train[1][:600],
+                        test_images=test_images[:100], test_labels=test_labels[:100])  # fmt: skip
+    data = out.getvalue()
+    uploaded = api.post("/v1/datasets", headers=auth(api, "alice"), data={"name": "digits"},
+                        files={"file": ("digits.npz", data)})  # fmt: skip
+    assert uploaded.status_code == 201, uploaded.text
+    spec = {"preset": "quick", "spec": {"dataset": "upload:digits", "epochs": 1, "reg": {"n_images": 200}}}
+    job = wait_for(api, api.post("/v1/train-jobs", json=spec, headers=auth(api, "alice")).json()["id"])
+    assert job["status"] == "succeeded", job
+    model = api.get(f"/v1/models/{job['model_id']}", headers=auth(api, "alice")).json()
+    assert model["dataset"] == "upload:digits" and model["num_classes"] == 10
+    # the worker has its own data folder: it fetched the file from the database and checked its sha256
+    assert (service.folder / "worker-data" / "uploads" / "digits.npz").read_bytes() == data
+    evaluation = {"model_id": model["id"], "evaluators": [{"name": "gaussian", "params": {"strengths": [0, 0.3]}}]}
+    ev = wait_for(api, api.post("/v1/eval-jobs", json=evaluation, headers=auth(api, "alice")).json()["id"])
+    assert ev["status"] == "succeeded", ev
+    curve = api.get(f"/v1/models/{model['id']}/results", headers=auth(api, "bob")).json()[0]["data"]
+    assert [p["n"] for p in curve["points"]] == [100, 100]  # the upload's 100 test images

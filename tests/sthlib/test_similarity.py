@@ -4,11 +4,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chisquare
+from torch import Tensor
 
+from sthlib import simstats
 from sthlib.pairs import PairSampler
 from sthlib.similarity import (
     VARIANTS,
     pair_index_to_ij,
+    pair_selected,
+    pair_targets,
     pixel_similarity,
     similarity_summary,
     threshold_targets,
@@ -188,3 +192,26 @@ def test_summary_matches_the_dense_selection(mnist5k_train):
     sampled = similarity_summary(r, 0.3, max_exact_pairs=10, samples=200_000)
     assert not sampled.exact
     assert sampled.selected_fraction["high"] == pytest.approx(summary.selected_fraction["high"], abs=0.01)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pair_rules_agree_on_numpy_arrays_and_torch_tensors(mnist5k_train, variant):
+    S = numpy_similarity(mnist5k_train[0][:150]).astype(np.float32)
+    T_np, sel_np = pair_targets(S, 0.3, variant), pair_selected(S, 0.3, variant, TH_LOW.get(variant))
+    T_t, sel_t = pair_targets(torch.from_numpy(S), 0.3, variant), pair_selected(torch.from_numpy(S), 0.3, variant,
+                                                                                  TH_LOW.get(variant))  # fmt: skip
+    assert isinstance(T_np, np.ndarray) and T_np.dtype == np.float32 and isinstance(T_t, Tensor)
+    assert (T_t.numpy() == T_np).all() and (sel_t.numpy() == sel_np).all()
+    T_ref, sel_ref = numpy_rule(S, 0.3, variant, TH_LOW.get(variant))
+    upper = np.triu(np.ones_like(S, bool), 1)
+    assert (T_np == T_ref).all() and ((sel_np & upper) == sel_ref).all()
+
+
+def test_summary_refuses_what_it_cannot_summarise(mnist5k_train):
+    images = mnist5k_train[0]
+    with pytest.raises(ValueError, match="at least 2 images"):
+        similarity_summary(simstats.unit_vectors(images[:1]), 0.5)
+    with pytest.raises(ValueError, match="threshold"):
+        similarity_summary(simstats.unit_vectors(images[:5]), 1.5)
+    with pytest.raises(ValueError, match="bins"):
+        similarity_summary(simstats.unit_vectors(images[:5]), 0.5, bins=0)

@@ -1,0 +1,186 @@
+"""Datasets: the built-in ones (on disk), uploaded .npz files (in the database), and their pixel similarity."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.deps import SessionDep, UserDep
+from api.errors import ApiError, invalid
+from api.schemas import DatasetPublic, SimilarityPublic
+from api.specs import resolve_dataset
+from sthlib.data import (
+    UPLOAD_PREFIX,
+    DatasetError,
+    availability,
+    check_upload_name,
+    dataset_info,
+    dataset_names,
+    load_dataset,
+    uploads_dir,
+)
+from sthlib.data.npz import inspect_npz
+from sthlib.simstats import similarity_summary, unit_vectors
+from store.blobs import put_blob
+from store.models import Dataset
+
+router = APIRouter(prefix="/v1", tags=["datasets"])
+
+
+def builtin_public(name: str) -> DatasetPublic:
+    info, where = dataset_info(name), availability(name)
+    return DatasetPublic(name=name, origin="builtin", classes=info.num_classes, channels=info.channels,
+                         size=info.size, description=info.description, available=where.available,
+                         location=where.location, searched=where.searched,
+                         how_to_provide=where.how_to_provide)  # fmt: skip
+
+
+def upload_public(row: Dataset) -> DatasetPublic:
+    i = row.info
+    return DatasetPublic(name=f"{UPLOAD_PREFIX}{row.name}", origin="uploaded", classes=i["classes"],
+                         channels=i["channels"], size=i["size"], description=i.get("description", ""),
+                         available=True, owner=row.owner.name, splits=i["splits"], bytes=i["bytes"],
+                         sha256=i["sha256"], created_at=row.created_at)  # fmt: skip
+
+
+@router.get("/datasets")
+def list_datasets(session: SessionDep, _: UserDep) -> list[DatasetPublic]:
+    """Built-in datasets (whether their files are on this server, where, how to provide a missing one), then the
+    uploaded ones, named upload:NAME in job specs."""
+    uploaded = session.scalars(select(Dataset).order_by(Dataset.created_at))
+    return [builtin_public(n) for n in dataset_names()] + [upload_public(d) for d in uploaded]
+
+
+def _uploaded(session: Session, name: str) -> Dataset | None:
+    return session.scalars(select(Dataset).where(Dataset.name == name.removeprefix(UPLOAD_PREFIX))).first()
+
+
+@router.get("/datasets/{name}")
+def get_dataset(name: str, session: SessionDep, _: UserDep) -> DatasetPublic:
+    """One dataset: a built-in name or upload:NAME."""
+    if name.startswith(UPLOAD_PREFIX):
+        row = _uploaded(session, name)
+        if row is None:
+            raise ApiError(404, "not_found", f"no uploaded dataset {name!r}; GET /v1/datasets lists them")
+        return upload_public(row)
+    if name not in dataset_names():
+        raise ApiError(404, "not_found", f"no dataset {name!r}; choose one of {', '.join(dataset_names())} "
+                       "or an upload:NAME of GET /v1/datasets")  # fmt: skip
+    return builtin_public(name)
+
+
+async def _receive(upload: UploadFile, path: Path, limit: int) -> tuple[int, str]:
+    """Write the upload to `path` (size and sha256), or 413 as soon as it passes `limit` bytes."""
+    size, digest = 0, hashlib.sha256()
+    with path.open("wb") as f:
+        while piece := await upload.read(1 << 20):
+            size += len(piece)
+            if size > limit:
+                raise ApiError(413, "too_large", f"upload exceeds {limit} bytes (STH_MAX_DATASET_BYTES)")
+            digest.update(piece)
+            f.write(piece)
+    return size, digest.hexdigest()
+
+
+def _file_pieces(path: Path) -> Any:
+    with path.open("rb") as f:
+        while piece := f.read(1 << 20):
+            yield piece
+
+
+@router.post("/datasets", status_code=201)
+async def upload_dataset(
+    session: SessionDep, user: UserDep, request: Request,
+    file: Annotated[UploadFile, File(description=".npz with arrays images, labels (optional test_images, "
+                                                 "test_labels); uint8 or float in [0,1]; NCHW, NHWC or NHW")],
+    name: Annotated[str, Form(description="lowercase letters, digits, - and _; jobs name it upload:NAME",
+                              examples=["my-digits"])],
+    description: Annotated[str, Form(max_length=500)] = "",
+) -> DatasetPublic:  # fmt: skip
+    """Upload a dataset as .npz. It is checked (zip of .npy arrays only, never unpickled, size-limited, shapes and
+    labels consistent), stored in the database, and usable at once as upload:NAME in train and eval jobs."""
+    try:
+        check_upload_name(name)
+    except DatasetError as e:
+        raise invalid(str(e), "name") from None
+    if _uploaded(session, name) is not None:
+        raise ApiError(409, "conflict", f"dataset upload:{name} already exists; uploads are immutable, "
+                       "choose another name")  # fmt: skip
+    limit = request.app.state.settings.max_dataset_bytes
+    folder = uploads_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{name}.{uuid.uuid4().hex}.upload"
+    try:
+        size, sha256 = await _receive(file, partial, limit)
+        try:
+            info, splits = await run_in_threadpool(inspect_npz, partial, f"{UPLOAD_PREFIX}{name}", limit)
+        except DatasetError as e:
+            raise invalid(str(e).replace(str(partial), "the file"), "file") from None
+        row = await run_in_threadpool(_store, session, user.id, name, partial, {
+            "classes": info.num_classes, "channels": info.channels, "size": info.size, "splits": splits,
+            "bytes": size, "sha256": sha256, "description": description})  # fmt: skip
+        partial.replace(folder / f"{name}.npz")
+    finally:
+        partial.unlink(missing_ok=True)
+    return upload_public(row)
+
+
+def _store(session: Session, owner_id: str, name: str, path: Path, info: dict[str, Any]) -> Dataset:
+    blob = put_blob(session, _file_pieces(path))
+    row = Dataset(name=name, owner_id=owner_id, blob_id=blob.id, info=info)
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise ApiError(409, "conflict", f"dataset upload:{name} already exists; choose another name") from None
+    session.refresh(row)
+    return row
+
+
+MAX_SIMILARITY_IMAGES = 20_000
+
+
+@router.get("/datasets/{name}/similarity")
+def dataset_similarity(
+    name: str, session: SessionDep, _: UserDep,
+    threshold: Annotated[float, Query(gt=0, lt=1, description="Th")] = 0.8,
+    threshold_low: Annotated[float | None, Query(gt=0, lt=1, description="Th2 of variant double")] = None,
+    images: Annotated[int, Query(ge=2, le=MAX_SIMILARITY_IMAGES, description="N: the first N training images "
+                                 "(as the regularizer's reg.n_images)")] = 5000,
+    color: Literal["gray", "rgb"] = "gray",
+    bins: Annotated[int, Query(ge=1, le=1000)] = 40,
+) -> SimilarityPublic:  # fmt: skip
+    """Histogram of the pixel similarity S over all pairs of the first N training images, the fraction of pairs
+    each variant trains on at Th, and the share of +1 / 0 / -1 targets: choose Th with it."""
+    info = resolve_dataset(session, name, "name", missing=404)
+    location = availability(name).location
+    try:
+        summary = _summary(name, location, color, images, threshold, threshold_low, bins)
+    except DatasetError as e:
+        raise ApiError(422, "dataset_missing", str(e), {"field": "name"}) from None
+    except ValueError as e:
+        raise invalid(str(e), "threshold_low") from None
+    return SimilarityPublic(dataset=info.name, color=color, **summary)
+
+
+@lru_cache(maxsize=4)
+def _unit_vectors(name: str, location: str | None, color: str, images: int) -> Any:
+    return unit_vectors(load_dataset(name, "train", color)[0][:images])
+
+
+@lru_cache(maxsize=64)
+def _summary(name: str, location: str | None, color: str, images: int, threshold: float,
+             threshold_low: float | None, bins: int) -> dict[str, Any]:  # fmt: skip
+    """Cached by the file's location too: the same name and location hold the same images (uploads are immutable)."""
+    r = _unit_vectors(name, location, color, images)
+    return similarity_summary(r, threshold, threshold_low, bins=bins).to_dict()

@@ -1,0 +1,162 @@
+import hashlib
+import io
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+from sthlib.data import load_dataset, uploads_dir
+from sthlib.simstats import similarity_summary, unit_vectors
+from tests.api.conftest import auth
+
+
+def npz_bytes(compressed=False, **arrays):
+    out = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(out, **arrays)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def digits(mnist5k_train):
+    """200 real training digits and 50 test digits, as a user would export them: NHW uint8."""
+    test_images, test_labels = load_dataset("mnist-5k", "test")
+    return npz_bytes(images=mnist5k_train[0][:200, 0], labels=mnist5k_train[1][:200],
+                     test_images=test_images[:50, 0], test_labels=test_labels[:50])  # fmt: skip
+
+
+def upload(client, data, name="digits", who="alice", **form):
+    return client.post("/v1/datasets", headers=auth(client, who), data={"name": name, **form},
+                       files={"file": (f"{name}.npz", data)})  # fmt: skip
+
+
+def test_an_upload_is_checked_stored_listed_and_on_disk(client, digits):
+    response = upload(client, digits, description="200 digits")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["name"] == "upload:digits" and body["origin"] == "uploaded" and body["owner"] == "alice"
+    assert (body["classes"], body["channels"], body["size"]) == (10, 1, 28)
+    assert body["splits"] == {"train": 200, "test": 50} and body["bytes"] == len(digits)
+    assert body["sha256"] == hashlib.sha256(digits).hexdigest() and body["description"] == "200 digits"
+    assert (uploads_dir() / "digits.npz").read_bytes() == digits
+    assert not [p for p in uploads_dir().iterdir() if p.name.startswith(".")]  # no partial files left behind
+    listed = {d["name"]: d for d in client.get("/v1/datasets", headers=auth(client, "bob")).json()}
+    assert listed["upload:digits"] == body and listed["mnist-5k"]["origin"] == "builtin"
+    assert client.get("/v1/datasets/upload:digits", headers=auth(client, "bob")).json() == body
+    assert client.get("/v1/datasets/mnist-5k", headers=auth(client)).json()["available"]
+    for missing in ("upload:nope", "nope"):
+        assert client.get(f"/v1/datasets/{missing}", headers=auth(client)).status_code == 404
+
+
+def test_names_are_unique_and_well_formed(client, digits):
+    assert upload(client, digits).status_code == 201
+    again = upload(client, digits, who="bob")
+    assert again.status_code == 409 and "already exists" in again.json()["error"]["message"]
+    for bad in ("Digits", "../x", "a b", "-x", "x" * 49):
+        response = upload(client, digits, name=bad)
+        assert response.status_code == 422 and response.json()["error"]["details"]["field"] == "name", bad
+    listed = client.get("/v1/datasets", headers=auth(client)).json()
+    assert [d["name"] for d in listed if d["origin"] == "uploaded"] == ["upload:digits"]
+
+
+def test_a_pickled_array_is_refused_and_never_loaded(client, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = np.empty(2, dtype=object)
+    evil[:] = [Evil(), Evil()]
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w") as archive:  # a .npz member that is a plain pickle, not .npy
+        archive.writestr("labels.pkl", pickle.dumps(Evil()))
+    for payload in (npz_bytes(images=evil, labels=np.zeros(2, np.int64)), raw.getvalue(), pickle.dumps(Evil())):
+        response = upload(client, payload, name="evil")
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"]["field"] == "file"
+    assert not marker.exists()
+    assert not list(uploads_dir().iterdir())
+
+
+@pytest.mark.parametrize(
+    ("arrays", "says"),
+    [
+        ({"images": np.zeros((4, 8, 8), np.uint8)}, "'labels'"),
+        ({"images": np.zeros((4, 8, 8), np.uint8), "labels": np.zeros(3, np.int64)}, "labels must have shape (4,)"),
+        ({"images": np.full((4, 8, 8), 2.0), "labels": np.zeros(4, np.int64)}, "in [0, 1]"),
+        ({"images": np.zeros((4, 5, 8, 8), np.uint8), "labels": np.zeros(4, np.int64)}, "1 or 3 channels"),
+        ({"images": np.zeros((4, 8, 6), np.uint8), "labels": np.zeros(4, np.int64)}, "square"),
+        ({"images": np.zeros((4, 8, 8), np.uint8), "labels": -np.ones(4, np.int64)}, "non-negative"),
+        ({"images": np.zeros((1, 8, 8), np.uint8), "labels": np.zeros(1, np.int64)}, "at least 2 images"),
+        ({"images": np.zeros((4, 8, 8), np.uint8), "labels": np.zeros(4, np.int64),
+          "test_images": np.zeros((2, 8, 8), np.uint8), "test_labels": np.zeros(3, np.int64)}, "test_labels"),
+    ],
+)  # fmt: skip
+def test_a_malformed_dataset_says_what_is_wrong(client, arrays, says):
+    response = upload(client, npz_bytes(**arrays), name="bad")
+    assert response.status_code == 422, response.text
+    assert says in response.json()["error"]["message"]
+    assert "/" not in response.json()["error"]["message"]  # the server's paths stay private
+
+
+def test_uploads_are_size_limited_before_and_after_inflating(client):
+    limit = client.settings.max_dataset_bytes
+    big = upload(client, np.random.default_rng(0).bytes(limit + 1), name="big")
+    assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"
+    bomb = npz_bytes(compressed=True, images=np.zeros((limit // 64 + 1, 8, 8), np.uint8),
+                     labels=np.zeros(limit // 64 + 1, np.int64))  # fmt: skip
+    assert len(bomb) < limit
+    response = upload(client, bomb, name="bomb")
+    assert response.status_code == 422 and "uncompressed" in response.json()["error"]["message"]
+    assert client.post("/v1/datasets", data={"name": "x"}, files={"file": ("x.npz", b"")}).status_code == 401
+
+
+def test_jobs_name_an_upload_and_never_a_server_path(client, digits):
+    upload(client, digits)
+    (uploads_dir() / "digits.npz").unlink()  # as on another API machine: fetched again from the database
+    response = client.post("/v1/train-jobs", headers=auth(client),
+                           json={"preset": "quick", "spec": {"dataset": "upload:digits", "epochs": 1}})  # fmt: skip
+    assert response.status_code == 201, response.text
+    assert response.json()["spec"]["dataset"] == "upload:digits"
+    assert (uploads_dir() / "digits.npz").read_bytes() == digits
+    for dataset, says in (("upload:nope", "no uploaded dataset"), ("npz:/etc/data.npz", "POST /v1/datasets")):
+        response = client.post("/v1/train-jobs", headers=auth(client),
+                               json={"preset": "quick", "spec": {"dataset": dataset}})  # fmt: skip
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert says in error["message"] and error["details"]["field"] == "dataset"
+    reg = client.post("/v1/train-jobs", headers=auth(client),
+                      json={"preset": "quick", "spec": {"reg": {"dataset": "upload:nope"}}})  # fmt: skip
+    assert reg.status_code == 422 and reg.json()["error"]["details"]["field"] == "reg.dataset"
+
+
+def test_similarity_is_sthlibs_summary_of_the_first_n_images(client, digits, mnist5k_train):
+    response = client.get("/v1/datasets/mnist-5k/similarity", headers=auth(client),
+                          params={"threshold": 0.5, "threshold_low": 0.1, "images": 300, "bins": 20})  # fmt: skip
+    assert response.status_code == 200, response.text
+    body = response.json()
+    expected = similarity_summary(unit_vectors(mnist5k_train[0][:300]), 0.5, 0.1, bins=20).to_dict()
+    assert body == {"dataset": "mnist-5k", "color": "gray", **expected}
+    assert body["pairs"] == 300 * 299 // 2 == sum(body["counts"]) and body["exact"]
+    upload(client, digits)
+    mine = client.get("/v1/datasets/upload:digits/similarity", headers=auth(client), params={"images": 5000}).json()
+    assert mine["n"] == 200 and mine["threshold"] == 0.8  # all 200 training images; Th's default
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/v1/datasets/nope/similarity", {}, 404),
+        ("/v1/datasets/upload:nope/similarity", {}, 404),
+        ("/v1/datasets/npz:/etc/x.npz/similarity", {}, 404),
+        ("/v1/datasets/mnist-5k/similarity", {"threshold": 1.5}, 422),
+        ("/v1/datasets/mnist-5k/similarity", {"images": 1}, 422),
+        ("/v1/datasets/mnist-5k/similarity", {"threshold": 0.3, "threshold_low": 0.5}, 422),
+        ("/v1/datasets/cifar10/similarity", {}, 422),
+    ],
+)
+def test_similarity_refuses_what_it_cannot_answer(client, path, params, status):
+    response = client.get(path, headers=auth(client), params=params)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["message"]
