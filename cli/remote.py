@@ -193,3 +193,63 @@ def download(model_id: str, to: Annotated[Path, typer.Option("--out")] = Path("m
         err.print(f"[red]error:[/red] sha256 mismatch: got {digest.hexdigest()}, server says {expected}")
         raise typer.Exit(1)
     out.print(f"{to} (sha256 {expected})")
+
+
+@remote.command("datasets")
+def datasets() -> None:
+    """Built-in and uploaded datasets: the names job specs use, and whether the server has them."""
+    table = Table(Column("name", no_wrap=True), "origin", "classes", "shape", "available / owner", "how to provide")
+    for d in call("GET", "/v1/datasets").json():
+        where = d["owner"] if d["origin"] == "uploaded" else ("yes" if d["available"] else "no")
+        table.add_row(d["name"], d["origin"], str(d["classes"]), f"{d['channels']}x{d['size']}x{d['size']}", where,
+                      "" if d["available"] else d["how_to_provide"] or "")  # fmt: skip
+    out.print(table)
+
+
+@remote.command("upload-dataset")
+def upload_dataset(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".npz: images, labels (test_images, "
+                                         "test_labels)")],
+    name: Annotated[str, typer.Argument(help="jobs then name it upload:NAME")],
+    description: Annotated[str, typer.Option()] = "",
+) -> None:  # fmt: skip
+    """Upload a .npz dataset; prints the name to use in job specs (upload:NAME)."""
+    with file.open("rb") as f:
+        body = call("POST", "/v1/datasets", data={"name": name, "description": description},
+                    files={"file": (file.name, f, "application/octet-stream")}, timeout=None).json()  # fmt: skip
+    err.print(f"{body['splits']} images, {body['classes']} classes, sha256 {body['sha256']}")
+    out.print(body["name"])
+
+
+@remote.command("similarity")
+def similarity(
+    dataset: str,
+    threshold: Annotated[float, typer.Option(help="Th")] = 0.8,
+    threshold_low: Annotated[float | None, typer.Option(help="Th2, for variant double")] = None,
+    images: Annotated[int, typer.Option(help="the first N training images")] = 5000,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:  # fmt: skip
+    """What each variant would train on at Th, computed by the server (as `sth similarity` locally)."""
+    from cli.main import print_summary
+
+    params = {"threshold": threshold, "images": images, **({"threshold_low": threshold_low} if threshold_low else {})}
+    summary = call("GET", f"/v1/datasets/{dataset}/similarity", params=params).json()
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        print_summary(summary["dataset"], summary)
+
+
+@remote.command("upload-model")
+def upload_model(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a .safetensors checkpoint")],
+    name: str,
+    arch: Annotated[str | None, typer.Option(help="needed unless the file is an sthlib checkpoint")] = None,
+    dataset: Annotated[str | None, typer.Option(help="the task's dataset (a name of `sth remote datasets`)")] = None,
+) -> None:  # fmt: skip
+    """Upload a model (safetensors only); prints its id."""
+    form = {k: v for k, v in {"name": name, "arch": arch, "dataset": dataset}.items() if v}
+    with file.open("rb") as f:
+        body = call("POST", "/v1/models", data=form, files={"file": (file.name, f, "application/octet-stream")},
+                    timeout=None).json()  # fmt: skip
+    out.print(body["id"])

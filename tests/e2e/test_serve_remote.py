@@ -1,5 +1,6 @@
 """The README's run command (`sth serve`: API + worker on SQLite and the filesystem broker) driven by `sth remote`."""
 
+import json
 import os
 import re
 import socket
@@ -26,7 +27,8 @@ def _free_port() -> int:
 def served(tmp_path):
     port = _free_port()
     env = {**os.environ, "STH_DATABASE_URL": f"sqlite:///{tmp_path / 'sth.db'}",
-           "STH_BROKER_URL": f"filesystem://{tmp_path / 'broker'}", "OMP_NUM_THREADS": "1"}  # fmt: skip
+           "STH_BROKER_URL": f"filesystem://{tmp_path / 'broker'}", "OMP_NUM_THREADS": "1",
+           "STH_DATA_DIR": str(tmp_path / "data")}  # fmt: skip
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env,
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -72,3 +74,20 @@ def test_walkthrough_with_sth_remote(served, tmp_path):
     target = tmp_path / "m.safetensors"
     assert "sha256" in sth(served, "download", model, "--out", str(target))
     assert target.stat().st_size > 1000
+    again = sth(served, "upload-model", str(target), "reviewed-copy")
+    assert re.fullmatch(r"[0-9a-f]{32}", again) and again in sth(served, "models")
+
+
+def test_datasets_with_sth_remote(served, tmp_path, mnist5k_train):
+    import numpy as np
+
+    path = tmp_path / "digits.npz"
+    np.savez(path, images=mnist5k_train[0][:300], labels=mnist5k_train[1][:300])
+    assert sth(served, "upload-dataset", str(path), "digits") == "upload:digits"
+    listed = sth(served, "datasets")
+    assert "upload:digits" in listed and "mnist-5k" in listed
+    summary = json.loads(sth(served, "similarity", "upload:digits", "--threshold", "0.5", "--json"))
+    assert summary["n"] == 300 and summary["pairs"] == 300 * 299 // 2
+    assert "high" in sth(served, "similarity", "upload:digits")
+    failed = runner.invoke(app, ["remote", "upload-dataset", str(path), "digits"], env=served)
+    assert failed.exit_code == 1 and "already exists" in failed.output
