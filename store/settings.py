@@ -35,10 +35,12 @@ def broker_transport_options(broker_url: str) -> dict[str, object]:
     if not broker_url.startswith("filesystem://"):
         return {}
     root = Path(broker_url.removeprefix("filesystem://") or HOME / "broker").expanduser()
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (root / sub).mkdir(parents=True, exist_ok=True)
+    # control: kombu's exchange bindings, which default to ./control in the working directory
     return {"data_folder_in": str(root / "queue"), "data_folder_out": str(root / "queue"),
-            "processed_folder": str(root / "processed"), "store_processed": False}  # fmt: skip
+            "processed_folder": str(root / "processed"), "control_folder": str(root / "control"),
+            "store_processed": False}  # fmt: skip
 
 
 def celery_broker_url(broker_url: str) -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import pathlib
 import uuid
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +34,7 @@ from store.blobs import put_blob
 from store.models import Dataset
 
 router = APIRouter(prefix="/v1", tags=["datasets"])
+DatasetName = Annotated[str, Path(description="a built-in name or upload:NAME", examples=["mnist-5k"])]
 
 
 def builtin_public(name: str) -> DatasetPublic:
@@ -65,7 +66,7 @@ def _uploaded(session: Session, name: str) -> Dataset | None:
 
 
 @router.get("/datasets/{name}")
-def get_dataset(name: str, session: SessionDep, _: UserDep) -> DatasetPublic:
+def get_dataset(name: DatasetName, session: SessionDep, _: UserDep) -> DatasetPublic:
     """One dataset: a built-in name or upload:NAME."""
     if name.startswith(UPLOAD_PREFIX):
         row = _uploaded(session, name)
@@ -78,7 +79,7 @@ def get_dataset(name: str, session: SessionDep, _: UserDep) -> DatasetPublic:
     return builtin_public(name)
 
 
-async def _receive(upload: UploadFile, path: Path, limit: int) -> tuple[int, str]:
+async def _receive(upload: UploadFile, path: pathlib.Path, limit: int) -> tuple[int, str]:
     """Write the upload to `path` (size and sha256), or 413 as soon as it passes `limit` bytes."""
     size, digest = 0, hashlib.sha256()
     with path.open("wb") as f:
@@ -91,7 +92,7 @@ async def _receive(upload: UploadFile, path: Path, limit: int) -> tuple[int, str
     return size, digest.hexdigest()
 
 
-def _file_pieces(path: Path) -> Any:
+def _file_pieces(path: pathlib.Path) -> Any:
     with path.open("rb") as f:
         while piece := f.read(1 << 20):
             yield piece
@@ -134,7 +135,7 @@ async def upload_dataset(
     return upload_public(row)
 
 
-def _store(session: Session, owner_id: str, name: str, path: Path, info: dict[str, Any]) -> Dataset:
+def _store(session: Session, owner_id: str, name: str, path: pathlib.Path, info: dict[str, Any]) -> Dataset:
     blob = put_blob(session, _file_pieces(path))
     row = Dataset(name=name, owner_id=owner_id, blob_id=blob.id, info=info)
     session.add(row)
@@ -152,7 +153,7 @@ MAX_SIMILARITY_IMAGES = 20_000
 
 @router.get("/datasets/{name}/similarity")
 def dataset_similarity(
-    name: str, session: SessionDep, _: UserDep,
+    name: DatasetName, session: SessionDep, _: UserDep,
     threshold: Annotated[float, Query(gt=0, lt=1, description="Th")] = 0.8,
     threshold_low: Annotated[float | None, Query(gt=0, lt=1, description="Th2 of variant double")] = None,
     images: Annotated[int, Query(ge=2, le=MAX_SIMILARITY_IMAGES, description="N: the first N training images "

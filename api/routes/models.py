@@ -78,7 +78,9 @@ def model_results(model_id: str, session: SessionDep, _: UserDep, evaluator: str
 
 @router.get("/compare", response_model=None)
 def compare(
-    session: SessionDep, _: UserDep, model_id: Annotated[list[str], Query(min_length=1)], evaluator: str,
+    session: SessionDep, _: UserDep,
+    model_id: Annotated[list[str], Query(min_length=1, description="one or more model ids (GET /v1/models)")],
+    evaluator: Annotated[str, Query(examples=["gaussian"])],
     format: Literal["json", "csv", "png", "svg"] = "json",
 ) -> Any:  # fmt: skip
     """The newest curves of one evaluator for several models, side by side (figures need matplotlib)."""
