@@ -7,7 +7,28 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every error: {"error": {"code", "message", "details"}}; for 422, details name the field."""
+
+    error: ErrorDetail
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer (Swagger shows them with the error schema)."""
+    meaning = {401: "no API key, or an unknown or revoked one", 403: "another member's: only its owner or an admin",
+               404: "no such resource", 409: "the name is taken", 413: "the upload is too large",
+               422: "invalid request: the message says what to change, details name the field"}  # fmt: skip
+    return {s: {"model": ErrorBody, "description": meaning[s]} for s in statuses}
 
 
 class ApiError(Exception):
@@ -28,11 +49,36 @@ def invalid(message: str, field: str | None = None) -> ApiError:
     return ApiError(422, "invalid", message, {"field": field} if field else None)
 
 
+def typed_validation_errors(app: FastAPI) -> None:
+    """FastAPI documents its own 422 body (HTTPValidationError); this app answers 422 with ErrorBody like every
+    other error, so the generated document says so."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = generate()
+            for ops in spec["paths"].values():
+                for op in ops.values():
+                    if "422" in op.get("responses", {}):
+                        op["responses"]["422"] = {
+                            "description": responses(422)[422]["description"],
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                        }
+            for unused in ("HTTPValidationError", "ValidationError"):
+                spec.get("components", {}).get("schemas", {}).pop(unused, None)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
 def install(app: FastAPI) -> None:
+    typed_validation_errors(app)
+
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(_body(exc.code, exc.message, exc.details), status_code=exc.status)

@@ -13,7 +13,7 @@ from store.models import JobKind, JobStatus
 class TrainJobCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"preset": "quick", "spec": {"epochs": 1}, "idempotency_key": "quick-demo-1"},
-        {"preset": "fashion-mnist+mnist", "spec": {"seed": 1, "reg": {"alpha": 10.0, "threshold": 0.4}}},
+        {"preset": "fashion-mnist+fashion-mnist", "spec": {"seed": 1, "reg": {"alpha": 10.0, "threshold": 0.4}}},
     ]})  # fmt: skip
     preset: str | None = Field(None, description="start from a preset (GET /v1/presets); null: the defaults")
     spec: dict[str, Any] = Field(default_factory=dict, description="TrainSpec fields to change (reg nested)")

@@ -7,10 +7,12 @@ import json
 import re
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError, invalid, not_found
 from api.schemas import EvalJobCreate
+from api.similarity import check_pairs
 from sthlib.data import (
     UPLOAD_PREFIX,
     DatasetError,
@@ -24,7 +26,7 @@ from sthlib.data.registry import NPZ_PREFIX
 from sthlib.evalspecs import EVAL_SPECS
 from sthlib.specs import PRESETS, TrainSpec
 from store.datasets import materialize
-from store.models import Model
+from store.models import Dataset, Model
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -70,12 +72,19 @@ def train_spec(session: Session, preset: str | None, changes: dict[str, Any]) ->
     for name, field in ((merged.get("dataset"), "dataset"), ((merged.get("reg") or {}).get("dataset"), "reg.dataset")):
         if isinstance(name, str):
             resolve_dataset(session, name, field)
+    task = merged.get("dataset")
+    if isinstance(task, str) and task.startswith(UPLOAD_PREFIX):
+        row = session.scalars(select(Dataset).where(Dataset.name == task.removeprefix(UPLOAD_PREFIX))).one()
+        if "test" not in row.info.get("splits", {}):
+            raise invalid(f"{task} has no test split, which a classification task needs: upload a .npz with "
+                          "test_images and test_labels too, or use it as reg.dataset", "dataset")  # fmt: skip
     try:
         spec = TrainSpec.from_dict(merged).validate()
     except (TypeError, ValueError) as e:
         raise invalid(str(e), _field_of(str(e))) from None
     for name in {spec.dataset, spec.reg.dataset or spec.dataset} if spec.reg.enabled else {spec.dataset}:
         _require_files(name)
+    check_pairs(spec)
     return spec
 
 

@@ -157,7 +157,7 @@ def similarity_summary(
         sampled=seen,
         threshold=threshold,
         threshold_low=threshold_low,
-        bin_edges=np.linspace(-1, 1, bins + 1).tolist(),
+        bin_edges=np.linspace(-1, 1, bins + 1).round(12).tolist(),
         counts=counts.tolist(),
         selected_fraction={v: c / seen for v, c in chosen.items()},
         target_fraction={k: c / seen for k, c in signs.items()},

@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import UserDep
+from api.errors import responses
 from sthlib.evalspecs import EVAL_SPECS
 from sthlib.specs import PRESETS
 
-router = APIRouter(prefix="/v1", tags=["catalogue"])
+router = APIRouter(prefix="/v1", tags=["catalogue"], responses=responses(401))
 
 
 @router.get("/evaluators")

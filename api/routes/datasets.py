@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import pathlib
 import uuid
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
@@ -15,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, UserDep
-from api.errors import ApiError, invalid
+from api.errors import ApiError, invalid, responses
 from api.schemas import DatasetPublic, SimilarityPublic
+from api.similarity import EXACT_IMAGES, summary
 from api.specs import resolve_dataset
 from sthlib.data import (
     UPLOAD_PREFIX,
@@ -25,16 +25,20 @@ from sthlib.data import (
     check_upload_name,
     dataset_info,
     dataset_names,
-    load_dataset,
     uploads_dir,
 )
 from sthlib.data.npz import inspect_npz
-from sthlib.simstats import similarity_summary, unit_vectors
 from store.blobs import put_blob
 from store.models import Dataset
 
-router = APIRouter(prefix="/v1", tags=["datasets"])
-DatasetName = Annotated[str, Path(description="a built-in name or upload:NAME", examples=["mnist-5k"])]
+router = APIRouter(prefix="/v1", tags=["datasets"], responses=responses(401))
+DatasetName = Annotated[
+    str,
+    Path(
+        description="a built-in name or upload:NAME",
+        openapi_examples={"mnist-5k": {"summary": "built in", "value": "mnist-5k"}},
+    ),
+]
 
 
 def builtin_public(name: str) -> DatasetPublic:
@@ -65,7 +69,7 @@ def _uploaded(session: Session, name: str) -> Dataset | None:
     return session.scalars(select(Dataset).where(Dataset.name == name.removeprefix(UPLOAD_PREFIX))).first()
 
 
-@router.get("/datasets/{name}")
+@router.get("/datasets/{name}", responses=responses(404))
 def get_dataset(name: DatasetName, session: SessionDep, _: UserDep) -> DatasetPublic:
     """One dataset: a built-in name or upload:NAME."""
     if name.startswith(UPLOAD_PREFIX):
@@ -98,7 +102,7 @@ def _file_pieces(path: pathlib.Path) -> Any:
             yield piece
 
 
-@router.post("/datasets", status_code=201)
+@router.post("/datasets", status_code=201, responses=responses(409, 413))
 async def upload_dataset(
     session: SessionDep, user: UserDep, request: Request,
     file: Annotated[UploadFile, File(description=".npz with arrays images, labels (optional test_images, "
@@ -148,15 +152,12 @@ def _store(session: Session, owner_id: str, name: str, path: pathlib.Path, info:
     return row
 
 
-MAX_SIMILARITY_IMAGES = 20_000
-
-
-@router.get("/datasets/{name}/similarity")
+@router.get("/datasets/{name}/similarity", responses=responses(404))
 def dataset_similarity(
     name: DatasetName, session: SessionDep, _: UserDep,
     threshold: Annotated[float, Query(gt=0, lt=1, description="Th")] = 0.8,
     threshold_low: Annotated[float | None, Query(gt=0, lt=1, description="Th2 of variant double")] = None,
-    images: Annotated[int, Query(ge=2, le=MAX_SIMILARITY_IMAGES, description="N: the first N training images "
+    images: Annotated[int, Query(ge=2, le=EXACT_IMAGES, description="N: the first N training images "
                                  "(as the regularizer's reg.n_images)")] = 5000,
     color: Literal["gray", "rgb"] = "gray",
     bins: Annotated[int, Query(ge=1, le=1000)] = 40,
@@ -164,24 +165,10 @@ def dataset_similarity(
     """Histogram of the pixel similarity S over all pairs of the first N training images, the fraction of pairs
     each variant trains on at Th, and the share of +1 / 0 / -1 targets: choose Th with it."""
     info = resolve_dataset(session, name, "name", missing=404)
-    location = availability(name).location
     try:
-        summary = _summary(name, location, color, images, threshold, threshold_low, bins)
+        found = summary(name, color, images, threshold, threshold_low, bins)
     except DatasetError as e:
         raise ApiError(422, "dataset_missing", str(e), {"field": "name"}) from None
     except ValueError as e:
         raise invalid(str(e), "threshold_low") from None
-    return SimilarityPublic(dataset=info.name, color=color, **summary)
-
-
-@lru_cache(maxsize=4)
-def _unit_vectors(name: str, location: str | None, color: str, images: int) -> Any:
-    return unit_vectors(load_dataset(name, "train", color)[0][:images])
-
-
-@lru_cache(maxsize=64)
-def _summary(name: str, location: str | None, color: str, images: int, threshold: float,
-             threshold_low: float | None, bins: int) -> dict[str, Any]:  # fmt: skip
-    """Cached by the file's location too: the same name and location hold the same images (uploads are immutable)."""
-    r = _unit_vectors(name, location, color, images)
-    return similarity_summary(r, threshold, threshold_low, bins=bins).to_dict()
+    return SimilarityPublic(dataset=info.name, color=color, **found)

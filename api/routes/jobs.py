@@ -16,13 +16,13 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from api.deps import QueueDep, SessionDep, UserDep, require_owner
-from api.errors import invalid, not_found
+from api.errors import invalid, not_found, responses
 from api.schemas import EvalJobCreate, JobError, JobPage, JobPublic, LogLine, TrainJobCreate
 from api.specs import eval_job_spec, train_spec
 from store.jobs import transition
 from store.models import Job, JobKind, JobLog, JobStatus, Model, User
 
-router = APIRouter(prefix="/v1", tags=["jobs"])
+router = APIRouter(prefix="/v1", tags=["jobs"], responses=responses(401))
 
 
 def job_public(session: Session, job: Job, model_ids: dict[str, str] | None = None) -> JobPublic:
@@ -66,7 +66,7 @@ def create_train_job(body: TrainJobCreate, session: SessionDep, user: UserDep, q
     return _submit(session, queue, user, JobKind.train, spec.to_dict(), spec.spec_hash(), body.idempotency_key)
 
 
-@router.post("/eval-jobs", status_code=201)
+@router.post("/eval-jobs", status_code=201, responses=responses(404))
 def create_eval_job(body: EvalJobCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
     """Queue evaluators on a model (transfer_fgsm names its source model)."""
     spec, spec_hash = eval_job_spec(session, body)
@@ -119,12 +119,12 @@ def get_job_or_404(session: Session, job_id: str) -> Job:
     return job
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", responses=responses(404))
 def get_job(job_id: str, session: SessionDep, _: UserDep) -> JobPublic:
     return job_public(session, get_job_or_404(session, job_id))
 
 
-@router.post("/jobs/{job_id}/cancel")
+@router.post("/jobs/{job_id}/cancel", responses=responses(403, 404))
 def cancel_job(job_id: str, session: SessionDep, user: UserDep) -> JobPublic:
     """A queued job is cancelled at once; a running one stops at its next batch."""
     job = get_job_or_404(session, job_id)
@@ -138,7 +138,7 @@ def cancel_job(job_id: str, session: SessionDep, user: UserDep) -> JobPublic:
     return job_public(session, job)
 
 
-@router.post("/jobs/{job_id}/retry", status_code=201)
+@router.post("/jobs/{job_id}/retry", status_code=201, responses=responses(403, 404))
 def retry_job(job_id: str, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
     """A new job with the same spec as a failed or cancelled one."""
     job = get_job_or_404(session, job_id)
@@ -148,14 +148,14 @@ def retry_job(job_id: str, session: SessionDep, user: UserDep, queue: QueueDep) 
     return _submit(session, queue, user, job.kind, job.spec, job.spec_hash, None)
 
 
-@router.get("/jobs/{job_id}/logs")
+@router.get("/jobs/{job_id}/logs", responses=responses(404))
 def job_logs(job_id: str, session: SessionDep, _: UserDep, after: int = 0) -> list[LogLine]:
     get_job_or_404(session, job_id)
     lines = session.scalars(select(JobLog).where(JobLog.job_id == job_id, JobLog.id > after).order_by(JobLog.id))
     return [LogLine(id=x.id, created_at=x.created_at, level=x.level, message=x.message) for x in lines]
 
 
-@router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
+@router.get("/jobs/{job_id}/events", response_class=StreamingResponse, responses=responses(404))
 async def job_events(
     job_id: str, request: Request, session: SessionDep, _: UserDep,
     poll_s: Annotated[float, Query(ge=0.1, le=10)] = 0.5,

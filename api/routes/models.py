@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, UserDep
-from api.errors import invalid, not_found
+from api.errors import invalid, not_found, responses
 from api.schemas import ModelPublic, ResultPublic
 from api.specs import resolve_dataset
 from api.uploads import inspect_safetensors, read_limited
@@ -21,7 +21,7 @@ from sthlib.specs import ARCHITECTURE_NAMES
 from store.blobs import iter_blob, put_blob
 from store.models import EvalResult, Model
 
-router = APIRouter(prefix="/v1", tags=["models"])
+router = APIRouter(prefix="/v1", tags=["models"], responses=responses(401))
 
 
 def model_public(model: Model) -> ModelPublic:
@@ -52,12 +52,12 @@ def list_models(session: SessionDep, _: UserDep, dataset: str | None = None) -> 
     return [model_public(m) for m in session.scalars(query).unique()]
 
 
-@router.get("/models/{model_id}")
+@router.get("/models/{model_id}", responses=responses(404))
 def get_model(model_id: str, session: SessionDep, _: UserDep) -> ModelPublic:
     return model_public(get_model_or_404(session, model_id))
 
 
-@router.get("/models/{model_id}/checkpoint", response_class=StreamingResponse)
+@router.get("/models/{model_id}/checkpoint", response_class=StreamingResponse, responses=responses(404))
 def download_checkpoint(model_id: str, session: SessionDep, _: UserDep) -> StreamingResponse:
     """The safetensors checkpoint, streamed chunk by chunk; X-Checksum-SHA256 carries its sha256."""
     model = get_model_or_404(session, model_id)
@@ -67,7 +67,7 @@ def download_checkpoint(model_id: str, session: SessionDep, _: UserDep) -> Strea
     return StreamingResponse(iter_blob(session, blob_id), media_type="application/octet-stream", headers=headers)
 
 
-@router.get("/models/{model_id}/results")
+@router.get("/models/{model_id}/results", responses=responses(404))
 def model_results(model_id: str, session: SessionDep, _: UserDep, evaluator: str | None = None) -> list[ResultPublic]:
     get_model_or_404(session, model_id)
     query = select(EvalResult).where(EvalResult.model_id == model_id).order_by(EvalResult.created_at)
@@ -76,11 +76,11 @@ def model_results(model_id: str, session: SessionDep, _: UserDep, evaluator: str
     return [result_public(r) for r in session.scalars(query)]
 
 
-@router.get("/compare", response_model=None)
+@router.get("/compare", response_model=None, responses=responses(404))
 def compare(
     session: SessionDep, _: UserDep,
     model_id: Annotated[list[str], Query(min_length=1, description="one or more model ids (GET /v1/models)")],
-    evaluator: Annotated[str, Query(examples=["gaussian"])],
+    evaluator: Annotated[str, Query(openapi_examples={"gaussian": {"summary": "Gaussian noise", "value": "gaussian"}})],
     format: Literal["json", "csv", "png", "svg"] = "json",
 ) -> Any:  # fmt: skip
     """The newest curves of one evaluator for several models, side by side (figures need matplotlib)."""
@@ -116,7 +116,7 @@ def compare(
     return Response(figure_bytes(plot_curves(curves, title=evaluator), format), media_type=media)
 
 
-@router.post("/models", status_code=201)
+@router.post("/models", status_code=201, responses=responses(413))
 async def upload_model(
     session: SessionDep, user: UserDep, request: Request,
     file: Annotated[UploadFile, File(description="a .safetensors checkpoint (pickles are refused)")],

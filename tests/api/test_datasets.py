@@ -116,7 +116,8 @@ def test_jobs_name_an_upload_and_never_a_server_path(client, digits):
     upload(client, digits)
     (uploads_dir() / "digits.npz").unlink()  # as on another API machine: fetched again from the database
     response = client.post("/v1/train-jobs", headers=auth(client),
-                           json={"preset": "quick", "spec": {"dataset": "upload:digits", "epochs": 1}})  # fmt: skip
+                           json={"preset": "quick", "spec": {"dataset": "upload:digits", "epochs": 1,
+                                                            "reg": {"n_images": 100}}})  # fmt: skip
     assert response.status_code == 201, response.text
     assert response.json()["spec"]["dataset"] == "upload:digits"
     assert (uploads_dir() / "digits.npz").read_bytes() == digits
@@ -126,6 +127,15 @@ def test_jobs_name_an_upload_and_never_a_server_path(client, digits):
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert says in error["message"] and error["details"]["field"] == "dataset"
+    noise = np.random.default_rng(0).integers(0, 256, (10, 8, 8), dtype=np.uint8)
+    train_only = upload(client, npz_bytes(images=noise, labels=np.arange(10)), name="pairs")
+    assert train_only.status_code == 201
+    no_test = client.post("/v1/train-jobs", headers=auth(client),
+                          json={"preset": "quick", "spec": {"dataset": "upload:pairs"}})  # fmt: skip
+    assert no_test.status_code == 422 and "no test split" in no_test.json()["error"]["message"]
+    as_reg = {"preset": "quick", "spec": {"reg": {"dataset": "upload:pairs", "n_images": 10}}}
+    as_reg = client.post("/v1/train-jobs", headers=auth(client), json=as_reg)
+    assert as_reg.status_code == 201, as_reg.text
     reg = client.post("/v1/train-jobs", headers=auth(client),
                       json={"preset": "quick", "spec": {"reg": {"dataset": "upload:nope"}}})  # fmt: skip
     assert reg.status_code == 422 and reg.json()["error"]["details"]["field"] == "reg.dataset"
@@ -160,3 +170,37 @@ def test_similarity_refuses_what_it_cannot_answer(client, path, params, status):
     response = client.get(path, headers=auth(client), params=params)
     assert response.status_code == status, response.text
     assert response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("reg", "field", "says"),
+    [
+        ({"variant": "high", "threshold": 0.999, "n_images": 300}, "reg.threshold", "selects none"),
+        ({"variant": "high", "threshold": 0.8, "n_images": 300, "pairs_per_step": 5000}, "reg.pairs_per_step",
+         "exceeds the"),
+        ({"n_images": 4001}, "reg.n_images", "exceeds the 4000 training images"),
+    ],
+)  # fmt: skip
+def test_a_regularizer_without_pairs_to_train_is_refused_before_queueing(client, reg, field, says):
+    response = client.post("/v1/train-jobs", headers=auth(client), json={"preset": "quick", "spec": {"reg": reg}})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert says in error["message"] and error["details"]["field"] == field
+    assert client.get("/v1/jobs", headers=auth(client)).json()["items"] == []
+
+
+def test_the_apis_pair_count_is_the_trainers(client, mnist5k_train):
+    """check_pairs counts with numpy; the worker's PairSampler with torch: the same pairs at the same threshold."""
+    import torch
+
+    from api.similarity import summary
+    from sthlib.pairs import PairSampler
+    from sthlib.similarity import unit_vectors as torch_unit_vectors
+
+    r = torch_unit_vectors(mnist5k_train[0][:400])
+    for variant, threshold, low in (("high", 0.5, None), ("low", 0.2, None), ("positive", 0.3, None),
+                                    ("negative", 0.3, None), ("double", 0.6, 0.05)):  # fmt: skip
+        found = summary("mnist-5k", "gray", 400, threshold, low)
+        sampler = PairSampler(r, threshold, variant, low, explicit_limit=0)
+        assert round(found["selected_fraction"][variant] * found["pairs"]) == sampler.selected_count, variant
+    assert torch.equal(r, torch.from_numpy(unit_vectors(mnist5k_train[0][:400])))
