@@ -91,7 +91,11 @@ def install(app: FastAPI) -> None:
         return JSONResponse(_body("invalid", f"invalid request: {fields}", errors), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
-        return JSONResponse(_body(code.get(exc.status_code, "error"), str(exc.detail)), status_code=exc.status_code,
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        message = str(exc.detail)
+        if exc.status_code == 413 and "sth.upload_limit" in request.scope:  # set by api.uploads.UploadLimits
+            limit, setting = request.scope["sth.upload_limit"]
+            message = f"upload exceeds {limit} bytes ({setting})"
+        return JSONResponse(_body(code.get(exc.status_code, "error"), message), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))  # fmt: skip

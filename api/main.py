@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from api import errors
+from api import errors, metrics
 from api.queue import JobQueue
 from api.routes import catalogue, datasets, health, jobs, models
+from api.uploads import UploadLimits
 from store.db import migrate, session_factory
 from store.settings import Settings, get_settings
 
@@ -38,6 +39,10 @@ def create_app(settings: Settings | None = None, migrate_on_start: bool = True) 
     app.state.sessions = session_factory(settings.database_url)
     app.state.queue = JobQueue(settings.broker_url)
     errors.install(app)
+    app.state.metrics = metrics.install(app, app.state.sessions)
+    upload_limits = {("POST", "/v1/models"): (settings.max_upload_bytes, "STH_MAX_UPLOAD_BYTES"),
+                     ("POST", "/v1/datasets"): (settings.max_dataset_bytes, "STH_MAX_DATASET_BYTES")}  # fmt: skip
+    app.add_middleware(UploadLimits, limits=upload_limits)
     for module in (health, catalogue, datasets, jobs, models):
         app.include_router(module.router)
     return app

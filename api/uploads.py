@@ -1,49 +1,107 @@
-"""Uploads: read with a size limit, check safetensors files without torch and without ever unpickling."""
+"""Uploads: a body-size limit enforced while the request streams in, files checked without torch, never unpickled.
+
+Starlette spools a multipart file to disk before the route runs; `UploadLimits` stops a request as soon as it
+passes its route's limit (at once when Content-Length says so), so an oversized upload never fills the disk.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import struct
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 
-from fastapi import UploadFile
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import ApiError, invalid
 
 _ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 MAX_HEADER_BYTES = 100 << 20
+MULTIPART_OVERHEAD = 64 << 10  # boundaries, part headers and small form fields around the file
 
 
-async def read_limited(upload: UploadFile, limit: int) -> bytes:
-    """The whole upload, or 413 as soon as it passes `limit` bytes."""
-    pieces, size = [], 0
-    while chunk := await upload.read(1 << 20):
-        size += len(chunk)
+def too_large(limit: int, setting: str) -> ApiError:
+    return ApiError(413, "too_large", f"upload exceeds {limit} bytes ({setting})")
+
+
+LIMIT_SCOPE_KEY = "sth.upload_limit"  # (bytes, setting) of the upload route a request is for, for its 413 message
+
+
+class UploadLimits:
+    """ASGI middleware: the upload routes get Starlette's RequestBodyLimitMiddleware with their own limit (settings
+    differ per app, so it cannot be fixed where the routes are declared). It answers 413 at once for a too large
+    Content-Length and otherwise counts the bytes as they arrive."""
+
+    def __init__(self, app: ASGIApp, limits: dict[tuple[str, str], tuple[int, str]]) -> None:
+        self.app, self.limits = app, limits
+        self.limited = {key: RequestBodyLimitMiddleware(app, size + MULTIPART_OVERHEAD)
+                        for key, (size, _) in limits.items()}  # fmt: skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = (scope.get("method", ""), scope.get("path", "").rstrip("/"))
+        if scope["type"] != "http" or key not in self.limited:
+            await self.app(scope, receive, send)
+            return
+        scope[LIMIT_SCOPE_KEY] = limit, setting = self.limits[key]
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:  # Starlette would answer in plain text
+            error = too_large(limit, setting)
+            body = {"error": {"code": error.code, "message": error.message, "details": None}}
+            await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+            return
+        await self.limited[key](scope, receive, send)
+
+
+def file_size(f: IO[bytes]) -> int:
+    f.seek(0, 2)
+    size = f.tell()
+    f.seek(0)
+    return size
+
+
+def copy_limited(source: IO[bytes], target: IO[bytes], limit: int, setting: str) -> tuple[int, str]:
+    """Copy an upload to `target`: (size, sha256), or 413 as soon as it passes `limit` bytes."""
+    size, digest = 0, hashlib.sha256()
+    source.seek(0)
+    while piece := source.read(1 << 20):
+        size += len(piece)
         if size > limit:
-            raise ApiError(413, "too_large", f"upload exceeds {limit} bytes (STH_MAX_UPLOAD_BYTES)")
-        pieces.append(chunk)
-    return b"".join(pieces)
+            raise too_large(limit, setting)
+        digest.update(piece)
+        target.write(piece)
+    return size, digest.hexdigest()
 
 
-def inspect_safetensors(data: bytes) -> tuple[dict[str, Any], dict[str, str]]:
+def pieces(f: IO[bytes]) -> Iterator[bytes]:
+    f.seek(0)
+    while piece := f.read(1 << 20):
+        yield piece
+
+
+def inspect_safetensors(f: IO[bytes], size: int) -> tuple[dict[str, Any], dict[str, str]]:
     """(tensor table, metadata) of a safetensors file; 422 for anything else (a pickle, a torch .pt, garbage).
 
-    Only the JSON header is parsed; every tensor's dtype, shape and byte range is checked against the file.
+    Only the JSON header is read and parsed; every tensor's dtype, shape and byte range is checked against the
+    file's size.
     """
-    if len(data) < 8:
+    f.seek(0)
+    if size < 8:
         raise invalid("not a safetensors file: too short", "file")
-    (header_size,) = struct.unpack("<Q", data[:8])
-    if header_size > min(MAX_HEADER_BYTES, len(data) - 8):
+    (header_size,) = struct.unpack("<Q", f.read(8))
+    if header_size > min(MAX_HEADER_BYTES, size - 8):
         raise invalid("not a safetensors file (a pickle or .pt checkpoint is refused; save with safetensors)", "file")
     try:
-        header = json.loads(data[8 : 8 + header_size])
+        header = json.loads(f.read(header_size))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise invalid("not a safetensors file: its header is not JSON", "file") from None
     if not isinstance(header, dict):
         raise invalid("not a safetensors file: its header is not a JSON object", "file")
     metadata = header.pop("__metadata__", None) or {}
-    body = len(data) - 8 - header_size
+    body = size - 8 - header_size
     for name, entry in header.items():
         try:
             itemsize = _ITEMSIZE[entry["dtype"]]

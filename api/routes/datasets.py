@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import pathlib
 import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,6 +16,7 @@ from api.errors import ApiError, invalid, responses
 from api.schemas import DatasetPublic, SimilarityPublic
 from api.similarity import EXACT_IMAGES, summary
 from api.specs import resolve_dataset
+from api.uploads import copy_limited, pieces
 from sthlib.data import (
     UPLOAD_PREFIX,
     DatasetError,
@@ -83,27 +82,8 @@ def get_dataset(name: DatasetName, session: SessionDep, _: UserDep) -> DatasetPu
     return builtin_public(name)
 
 
-async def _receive(upload: UploadFile, path: pathlib.Path, limit: int) -> tuple[int, str]:
-    """Write the upload to `path` (size and sha256), or 413 as soon as it passes `limit` bytes."""
-    size, digest = 0, hashlib.sha256()
-    with path.open("wb") as f:
-        while piece := await upload.read(1 << 20):
-            size += len(piece)
-            if size > limit:
-                raise ApiError(413, "too_large", f"upload exceeds {limit} bytes (STH_MAX_DATASET_BYTES)")
-            digest.update(piece)
-            f.write(piece)
-    return size, digest.hexdigest()
-
-
-def _file_pieces(path: pathlib.Path) -> Any:
-    with path.open("rb") as f:
-        while piece := f.read(1 << 20):
-            yield piece
-
-
 @router.post("/datasets", status_code=201, responses=responses(409, 413))
-async def upload_dataset(
+def upload_dataset(
     session: SessionDep, user: UserDep, request: Request,
     file: Annotated[UploadFile, File(description=".npz with arrays images, labels (optional test_images, "
                                                  "test_labels); uint8 or float in [0,1]; NCHW, NHWC or NHW")],
@@ -125,12 +105,13 @@ async def upload_dataset(
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{name}.{uuid.uuid4().hex}.upload"
     try:
-        size, sha256 = await _receive(file, partial, limit)
+        with partial.open("wb") as target:
+            size, sha256 = copy_limited(file.file, target, limit, "STH_MAX_DATASET_BYTES")
         try:
-            info, splits = await run_in_threadpool(inspect_npz, partial, f"{UPLOAD_PREFIX}{name}", limit)
+            info, splits = inspect_npz(partial, f"{UPLOAD_PREFIX}{name}", limit)
         except DatasetError as e:
             raise invalid(str(e).replace(str(partial), "the file"), "file") from None
-        row = await run_in_threadpool(_store, session, user.id, name, partial, {
+        row = _store(session, user.id, name, partial, {
             "classes": info.num_classes, "channels": info.channels, "size": info.size, "splits": splits,
             "bytes": size, "sha256": sha256, "description": description})  # fmt: skip
         partial.replace(folder / f"{name}.npz")
@@ -140,7 +121,8 @@ async def upload_dataset(
 
 
 def _store(session: Session, owner_id: str, name: str, path: pathlib.Path, info: dict[str, Any]) -> Dataset:
-    blob = put_blob(session, _file_pieces(path))
+    with path.open("rb") as f:
+        blob = put_blob(session, pieces(f))
     row = Dataset(name=name, owner_id=owner_id, blob_id=blob.id, info=info)
     session.add(row)
     try:

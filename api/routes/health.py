@@ -36,5 +36,7 @@ def readyz(request: Request) -> dict[str, str]:
 
 
 @router.get("/metrics")
-def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request) -> Response:
+    """Prometheus text format: sth_jobs{status,kind}, sth_running_jobs{worker,device,owner},
+    sth_http_requests_total{method,route,status}, sth_http_request_seconds, process and Python metrics."""
+    return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -16,7 +16,7 @@ from api.deps import SessionDep, UserDep
 from api.errors import invalid, not_found, responses
 from api.schemas import ModelPublic, ResultPublic
 from api.specs import resolve_dataset
-from api.uploads import inspect_safetensors, read_limited
+from api.uploads import file_size, inspect_safetensors, pieces, too_large
 from sthlib.specs import ARCHITECTURE_NAMES
 from store.blobs import iter_blob, put_blob
 from store.models import EvalResult, Model
@@ -117,7 +117,7 @@ def compare(
 
 
 @router.post("/models", status_code=201, responses=responses(413))
-async def upload_model(
+def upload_model(
     session: SessionDep, user: UserDep, request: Request,
     file: Annotated[UploadFile, File(description="a .safetensors checkpoint (pickles are refused)")],
     name: Annotated[str, Form(max_length=128)],
@@ -128,8 +128,10 @@ async def upload_model(
 ) -> ModelPublic:  # fmt: skip
     """Upload a model. Fields missing from the form come from an sthlib checkpoint's metadata; the weights are
     checked against the architecture when a job first loads them."""
-    data = await read_limited(file, request.app.state.settings.max_upload_bytes)
-    tensors, metadata = inspect_safetensors(data)
+    size, limit = file_size(file.file), request.app.state.settings.max_upload_bytes
+    if size > limit:
+        raise too_large(limit, "STH_MAX_UPLOAD_BYTES")
+    tensors, metadata = inspect_safetensors(file.file, size)
     meta = json.loads(metadata.get("sth", "{}") or "{}")
     spec = meta.get("spec") or {}
     arch = arch or meta.get("arch")
@@ -149,7 +151,7 @@ async def upload_model(
     scale = input_scale or meta.get("input_scale") or info.input_scale
     if scale not in ("unit", "centered5"):
         raise invalid("input_scale must be unit or centered5", "input_scale")
-    blob = put_blob(session, data)
+    blob = put_blob(session, pieces(file.file))
     model = Model(owner_id=user.id, name=name, origin="uploaded", arch=arch, dataset=dataset, color=color,
                   in_channels=in_channels, num_classes=num_classes, input_scale=scale, spec=spec or None,
                   metrics=meta.get("metrics") or {}, blob_id=blob.id)  # fmt: skip

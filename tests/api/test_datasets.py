@@ -204,3 +204,48 @@ def test_the_apis_pair_count_is_the_trainers(client, mnist5k_train):
         sampler = PairSampler(r, threshold, variant, low, explicit_limit=0)
         assert round(found["selected_fraction"][variant] * found["pairs"]) == sampler.selected_count, variant
     assert torch.equal(r, torch.from_numpy(unit_vectors(mnist5k_train[0][:400])))
+
+
+def test_an_oversized_stream_is_cut_off_while_it_arrives(client):
+    """No Content-Length (chunked): the body limit counts bytes as they come and answers 413 at the limit (the
+    test client hands the body over whole; tests/e2e/test_serve_remote.py sends it to a real server)."""
+
+    def body():
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.npz"\r\n\r\n'
+        for _ in range(64):  # 64 x 256 KiB = 16 MiB against a 5 MiB limit
+            yield b"x" * (256 << 10)
+
+    response = client.post("/v1/datasets", headers={**auth(client), "Content-Type": "multipart/form-data; boundary=b"},
+                           content=body())  # fmt: skip
+    assert response.status_code == 413 and "STH_MAX_DATASET_BYTES" in response.json()["error"]["message"]
+    declared = client.post("/v1/models", headers={**auth(client), "Content-Length": str(100 << 20),
+                                                  "Content-Type": "multipart/form-data; boundary=b"},
+                           content=b"x")  # fmt: skip
+    assert declared.status_code == 413 and "STH_MAX_UPLOAD_BYTES" in declared.json()["error"]["message"]
+
+
+def test_the_app_stops_reading_an_upload_at_its_limit(client):
+    """Driven as a server drives it, one body message at a time: the app pulls little past the 5 MiB limit of the
+    16 MiB offered, so an endless upload never fills the disk."""
+    import anyio
+
+    pulled, sent = 0, []
+    prelude = b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.npz"\r\n\r\n'
+
+    async def receive():
+        nonlocal pulled
+        pulled += 1
+        body = prelude if pulled == 1 else b"x" * (256 << 10)
+        return {"type": "http.request", "body": body, "more_body": pulled < 65}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/datasets", "raw_path": b"/v1/datasets", "query_string": b"", "root_path": "",
+             "headers": [(b"authorization", auth(client)["Authorization"].encode()),
+                         (b"content-type", b"multipart/form-data; boundary=b")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}}  # fmt: skip
+    anyio.run(client.app, scope, receive, send)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
+    assert 20 <= pulled <= 22  # 5 MiB + 64 KiB of overhead = the 21st message of 256 KiB

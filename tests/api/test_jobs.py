@@ -80,3 +80,19 @@ def test_swagger_ui_is_served_without_a_cdn(client):
     assert "cdn.jsdelivr" not in html and "swagger-ui-bundle.js" in html
     script = next(part.split('"')[0] for part in html.split('src="')[1:] if "swagger-ui-bundle.js" in part)
     assert client.get(script).status_code == 200
+
+
+def test_metrics_show_the_job_table_and_the_requests(client):
+    from store.jobs import claim
+
+    ids = [client.post("/v1/train-jobs", json=QUICK, headers=auth(client, w)).json()["id"] for w in ("alice", "bob")]
+    with session_scope(client.settings.database_url) as session:
+        claim(session, ids[0], "gpu0@box", "cuda:0", 60)
+    client.get("/v1/jobs/nope", headers=auth(client))
+    text = client.get("/metrics").text
+    assert 'sth_jobs{kind="train",status="queued"} 1.0' in text
+    assert 'sth_jobs{kind="train",status="running"} 1.0' in text
+    assert 'sth_running_jobs{device="cuda:0",owner="alice",worker="gpu0@box"} 1.0' in text
+    assert 'sth_http_requests_total{method="POST",route="/v1/train-jobs",status="201"} 2.0' in text
+    assert 'sth_http_requests_total{method="GET",route="/v1/jobs/{job_id}",status="404"} 1.0' in text
+    assert "sth_http_request_seconds_bucket" in text and "process_cpu_seconds_total" in text

@@ -28,7 +28,7 @@ def served(tmp_path):
     port = _free_port()
     env = {**os.environ, "STH_DATABASE_URL": f"sqlite:///{tmp_path / 'sth.db'}",
            "STH_BROKER_URL": f"filesystem://{tmp_path / 'broker'}", "OMP_NUM_THREADS": "1",
-           "STH_DATA_DIR": str(tmp_path / "data")}  # fmt: skip
+           "STH_DATA_DIR": str(tmp_path / "data"), "STH_MAX_DATASET_BYTES": str(8 << 20)}  # fmt: skip
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env,
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -91,3 +91,16 @@ def test_datasets_with_sth_remote(served, tmp_path, mnist5k_train):
     assert "high" in sth(served, "similarity", "upload:digits")
     failed = runner.invoke(app, ["remote", "upload-dataset", str(path), "digits"], env=served)
     assert failed.exit_code == 1 and "already exists" in failed.output
+
+
+def test_a_chunked_upload_past_the_limit_is_refused_by_the_server(served):
+    """Chunked, no Content-Length, through uvicorn: 413 with the error body at the server's limit (8 MiB here)."""
+
+    def body():
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.npz"\r\n\r\n'
+        for _ in range(64):  # 16 MiB
+            yield b"x" * (256 << 10)
+
+    headers = {"Authorization": f"Bearer {served['STH_API_KEY']}", "Content-Type": "multipart/form-data; boundary=b"}
+    response = httpx.post(f"{served['STH_URL']}/v1/datasets", headers=headers, content=body(), timeout=60)
+    assert response.status_code == 413 and "STH_MAX_DATASET_BYTES" in response.json()["error"]["message"]
