@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
+import uuid
 from pathlib import Path
 
 from sqlalchemy import select
@@ -27,7 +27,8 @@ def materialize(session: Session, name: str, folder: Path) -> Path:
     """folder/NAME.npz with the uploaded dataset's bytes, written from the database unless already there.
 
     Checked against the blob's size and sha256; written to a temporary name and renamed, so a reader never sees
-    half a file and two workers on one disk do not collide. KeyError if no dataset has that name.
+    half a file, and two processes or threads writing the same dataset do not collide. KeyError if no dataset has
+    that name.
     """
     dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
     if dataset is None:
@@ -38,7 +39,7 @@ def materialize(session: Session, name: str, folder: Path) -> Path:
     if file_matches(path, blob):
         return path
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{name}.{os.getpid()}.partial"
+    partial = folder / f".{name}.{uuid.uuid4().hex}.partial"  # unique per call: threads of one process too
     digest = hashlib.sha256()
     with partial.open("wb") as f:
         for chunk in iter_blob(session, blob.id):
