@@ -30,6 +30,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/bench_sthlib.py
 	$(BIN)/python bench/bench_evaluate.py
+	$(BIN)/python bench/bench_service.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache runs
