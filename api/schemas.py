@@ -36,6 +36,26 @@ class EvalJobCreate(BaseModel):
     idempotency_key: str | None = Field(None, max_length=128)
 
 
+class SweepCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"preset": "quick", "spec": {"epochs": 1, "reg": {"n_images": 500}},
+         "grid": {"reg.alpha": [0.1, 1.0], "reg.threshold": [0.2, 0.8]}, "seeds": [0],
+         "evaluators": [{"name": "gaussian", "params": {"n_images": 500}}], "select_by": "gaussian"},
+    ]})  # fmt: skip
+    preset: str | None = Field(None, description="start from a preset (GET /v1/presets); null: the defaults")
+    spec: dict[str, Any] = Field(default_factory=dict, description="TrainSpec fields every training shares")
+    grid: dict[str, list[Any]] = Field(
+        min_length=1,
+        description="field -> values, e.g. reg.alpha, reg.threshold; "
+        "every combination is trained (reg.alpha 0, the baseline, is added)",
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=10)
+    evaluators: list[EvaluatorRequest] = Field(min_length=1, description="run on every trained model")
+    select_by: str | None = Field(None, description="the curve evaluator that ranks settings (default: the first)")
+    min_r0_u0: float = Field(0.9, gt=0, le=1, description="keep settings whose clean accuracy R0 >= this * U0")
+    idempotency_key: str | None = Field(None, max_length=128)
+
+
 class JobError(BaseModel):
     code: str | None
     message: str | None
@@ -54,6 +74,8 @@ class JobPublic(BaseModel):
     device: str | None
     error: JobError | None
     model_id: str | None = None
+    parent_id: str | None = Field(None, description="the sweep this job belongs to")
+    result: dict[str, Any] | None = Field(None, description="sweeps: every setting's R0, R0/U0, AUC; the selected")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

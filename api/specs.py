@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
+import itertools
 import json
 import re
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError, invalid, not_found
-from api.schemas import EvalJobCreate
+from api.schemas import EvalJobCreate, EvaluatorRequest, SweepCreate
 from api.similarity import check_pairs
 from sthlib.data import (
     UPLOAD_PREFIX,
@@ -24,8 +25,9 @@ from sthlib.data import (
 )
 from sthlib.data.registry import NPZ_PREFIX
 from sthlib.evalspecs import EVAL_SPECS
-from sthlib.specs import PRESETS, TrainSpec
+from sthlib.specs import PRESETS, RegSpec, TrainSpec
 from store.datasets import materialize
+from store.jobs import spec_hash
 from store.models import Dataset, Model
 
 
@@ -40,8 +42,12 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def _field_of(message: str) -> str | None:
+    """The field a validation message is about (its first word); regularizer fields get their reg. prefix."""
     match = re.match(r"(?:unknown )?([a-z_.]+)", message)
-    return match.group(1) if match else None
+    if match is None:
+        return None
+    name = match.group(1)
+    return f"reg.{name}" if f"reg.{name}" in _REG_FIELDS and name not in _TRAIN_FIELDS else name
 
 
 def resolve_dataset(session: Session, name: str, field: str, missing: int = 422) -> DatasetInfo:
@@ -102,13 +108,22 @@ def eval_job_spec(session: Session, body: EvalJobCreate) -> tuple[dict[str, Any]
     model = session.get(Model, body.model_id)
     if model is None:
         raise not_found("model", body.model_id)
+    spec = {"model_id": model.id, "evaluators": checked_evaluators(session, body.evaluators, model)}
+    return spec, spec_hash(spec)
+
+
+def checked_evaluators(session: Session, requests: list[EvaluatorRequest], model: Model | None) -> list[dict[str, Any]]:
+    """[{name, params}] with every parameter validated; `model` None: for the models a sweep has yet to train."""
     evaluators = []
-    for index, request in enumerate(body.evaluators):
+    for index, request in enumerate(requests):
         where = f"evaluators.{index}"
         if request.name not in EVAL_SPECS:
             raise invalid(f"unknown evaluator {request.name!r}; choose one of {', '.join(EVAL_SPECS)}", where)
         params = dict(request.params)
         if request.name == "transfer_fgsm":
+            if model is None:
+                raise invalid("transfer_fgsm is not available in sweeps yet: evaluate the selected model with an "
+                              "eval job, naming the sweep's baseline as its source", where)  # fmt: skip
             source = session.get(Model, request.source_model_id or "")
             if source is None:
                 raise invalid("transfer_fgsm needs source_model_id: an unregularized model of the same task", where)
@@ -122,5 +137,63 @@ def eval_job_spec(session: Session, body: EvalJobCreate) -> tuple[dict[str, Any]
         except (TypeError, ValueError) as e:
             raise invalid(str(e), where) from None
         evaluators.append({"name": request.name, "params": checked})
-    spec = {"model_id": model.id, "evaluators": evaluators}
-    return spec, hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    return evaluators
+
+
+MAX_SWEEP_TRAININGS = 48
+_TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainSpec)} - {"reg", "seed"}
+_REG_FIELDS = {f"reg.{f.name}" for f in dataclasses.fields(RegSpec)}
+
+
+def _nested(dotted: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in dotted.items():
+        head, _, tail = key.partition(".")
+        if tail:
+            out.setdefault(head, {})[tail] = value
+        else:
+            out[key] = value
+    return out
+
+
+def sweep_plan(session: Session, body: SweepCreate) -> tuple[dict[str, Any], list[tuple[dict[str, Any], TrainSpec]]]:
+    """(the sweep's stored spec, [(setting, child TrainSpec)]): every grid point for every seed, then one
+    unregularized baseline per seed (reg.alpha = 0, setting {}), each validated as a train job would be."""
+    unknown = sorted(set(body.grid) - _TRAIN_FIELDS - _REG_FIELDS)
+    if unknown:
+        raise invalid(f"grid: unknown key(s) {', '.join(unknown)}; use TrainSpec fields (lr, epochs, ...) or "
+                      "reg.FIELD (reg.alpha, reg.threshold, ...); seeds go in `seeds`", "grid")  # fmt: skip
+    for key, values in body.grid.items():
+        if not values or len(values) > 16 or len({json.dumps(v) for v in values}) != len(values):
+            raise invalid(f"grid.{key}: give 1 to 16 distinct values", f"grid.{key}")
+    if any(not isinstance(a, int | float) or a <= 0 for a in body.grid.get("reg.alpha", [])):
+        raise invalid("grid.reg.alpha: values must be > 0; the sweep trains the unregularized baseline (alpha 0) "
+                      "itself", "grid.reg.alpha")  # fmt: skip
+    points = [dict(zip(body.grid, combo, strict=True)) for combo in itertools.product(*body.grid.values())]
+    seeds = list(dict.fromkeys(body.seeds))
+    trainings = (len(points) + 1) * len(seeds)
+    if trainings > MAX_SWEEP_TRAININGS:
+        raise invalid(f"the sweep would train {trainings} models ({len(points)} settings and a baseline, "
+                      f"{len(seeds)} seeds); the limit is {MAX_SWEEP_TRAININGS}", "grid")  # fmt: skip
+    children: list[tuple[dict[str, Any], TrainSpec]] = []
+    for setting in [*points, {}]:
+        for seed in seeds:
+            extra = _nested({**setting, "seed": seed, **({} if setting else {"reg.alpha": 0.0})})
+            changes = _merge(body.spec, extra)
+            try:
+                spec = train_spec(session, body.preset, changes)
+            except ApiError as e:
+                label = json.dumps(setting) if setting else "the baseline (reg.alpha 0)"
+                raise ApiError(e.status, e.code, f"{label}, seed {seed}: {e.message}", e.details) from None
+            children.append((setting, spec))
+    if all(spec.reg.alpha == 0 for _, spec in children):
+        raise invalid("every setting is unregularized: sweep reg.alpha, or set reg.alpha in spec", "grid")
+    evaluators = checked_evaluators(session, body.evaluators, None)
+    curves = [e["name"] for e in evaluators if EVAL_SPECS[e["name"]].kind == "curve"]
+    select_by = body.select_by or (curves[0] if curves else None)
+    if select_by not in curves:
+        raise invalid(f"select_by must name one of the sweep's curve evaluators ({', '.join(curves) or 'none'}): "
+                      "settings are ranked by the area under that curve", "select_by")  # fmt: skip
+    stored = {"preset": body.preset, "spec": body.spec, "grid": body.grid, "seeds": seeds,
+              "evaluators": evaluators, "select_by": select_by, "min_r0_u0": body.min_r0_u0}  # fmt: skip
+    return stored, children

@@ -253,3 +253,44 @@ def upload_model(
         body = call("POST", "/v1/models", data=form, files={"file": (file.name, f, "application/octet-stream")},
                     timeout=None).json()  # fmt: skip
     out.print(body["id"])
+
+
+@remote.command("sweep")
+def submit_sweep(
+    grid: Annotated[list[str], typer.Option("--grid", "-g", help="FIELD=[VALUES], e.g. reg.alpha=[0.1,1,10]")],
+    attack: Annotated[list[str], typer.Option("--attack", "-a", help="evaluators run on every model")],
+    preset: Annotated[str, typer.Option()] = "quick",
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="KEY=VALUE shared by every training")] = None,
+    seed: Annotated[list[int] | None, typer.Option("--seed", help="repeat for several seeds")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="EVALUATOR.KEY=VALUE")] = None,
+    select_by: Annotated[str | None, typer.Option(help="the curve evaluator that ranks settings")] = None,
+    min_r0_u0: Annotated[float, typer.Option(help="keep settings with R0/U0 at least this")] = 0.9,
+) -> None:  # fmt: skip
+    """Queue a sweep: every grid combination (plus the unregularized baseline) trained and evaluated; prints its id.
+    Follow it with `sth remote watch ID`, then `sth remote sweep-result ID`."""
+    from cli.evaluate import parse_param
+
+    points = dict(parse_param(g) for g in grid)
+    scoped = _pairs(param)
+    body = {"preset": preset, "spec": _pairs(set_), "grid": points, "seeds": seed or [0],
+            "evaluators": [{"name": a, "params": scoped.get(a, {})} for a in attack],
+            "select_by": select_by, "min_r0_u0": min_r0_u0}  # fmt: skip
+    out.print(call("POST", "/v1/sweeps", json=body).json()["id"])
+
+
+@remote.command("sweep-result")
+def sweep_result(sweep_id: str) -> None:
+    """A finished sweep's table: each setting's clean accuracy R0, R0/U0, robustness (AUC) and the selected one."""
+    sweep = call("GET", f"/v1/jobs/{sweep_id}").json()
+    result = sweep.get("result")
+    if not result:
+        err.print(f"sweep {sweep_id} is {sweep['status']}: no result yet ({sweep['progress']})")
+        raise typer.Exit(1)
+    table = Table("setting", "models", "R0", "R0/U0", f"AUC {result['select_by']}", "eligible", "selected",
+                  title=f"U0 = {result['u0']:.4f}, keep R0/U0 >= {result['min_r0_u0']}")  # fmt: skip
+    chosen = (result["selected"] or {}).get("values")
+    for row in [result["baseline"], *result["settings"]]:
+        label = json.dumps(row["values"]) if row["values"] else "baseline (alpha 0)"
+        table.add_row(label, str(len(row["models"])), f"{row['r0']:.4f}", f"{row['r0_u0']:.3f}", f"{row['auc']:.4f}",
+                      "yes" if row["eligible"] else "no", "<-" if row["values"] == chosen else "")  # fmt: skip
+    out.print(table)

@@ -5,6 +5,8 @@ A running job whose worker died is claimed again (running -> running, attempts +
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +22,11 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.failed: frozenset(),
     JobStatus.cancelled: frozenset(),
 }
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    """The sha256 of a job spec's canonical JSON (idempotency keys compare it)."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
 class TransitionError(ValueError):

@@ -127,6 +127,7 @@ class Job(Base):
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     resume_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"), default=None)  # last epoch state
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # a sweep's summary and selection
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -72,6 +72,14 @@ def reconcile_once(restarted_worker: str | None = None) -> None:
         return
     if sent:
         log.info("reconciler re-sent %d job(s)", sent)
+    from worker.sweep import advance, running_sweeps
+    from worker.tasks import send_job
+
+    try:
+        for sweep_id in running_sweeps(settings.database_url):  # a child may have ended without advancing it
+            advance(settings.database_url, sweep_id, send_job)
+    except Exception:
+        log.warning("advancing sweeps failed", exc_info=True)
 
 
 def _reconcile_forever() -> None:

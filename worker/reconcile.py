@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import and_, or_, select
 
 from store.db import session_scope
-from store.models import Job, JobStatus, utcnow
+from store.models import Job, JobKind, JobStatus, utcnow
 
 STALE_AFTER = timedelta(minutes=2)  # a queued job untouched this long has probably lost its message
 
@@ -28,7 +28,7 @@ def requeue_orphans(
     if restarted_worker:
         orphaned = or_(orphaned, and_(Job.status == JobStatus.running, Job.worker == restarted_worker))
     with session_scope(database_url) as session:
-        jobs = list(session.scalars(select(Job).where(orphaned)))
+        jobs = list(session.scalars(select(Job).where(orphaned, Job.kind != JobKind.sweep)))  # no worker runs those
         for job in jobs:
             job.updated_at = now
             if job.status is JobStatus.running:

@@ -14,21 +14,34 @@ from store.models import Job, JobKind, JobStatus, Model
 from store.settings import get_settings
 from worker.context import JobCancelled, JobContext
 from worker.evaluate import run_evaluation
+from worker.sweep import advance
 from worker.train import run_train
 
 log = logging.getLogger(__name__)
 
 
+def send_job(job_id: str) -> None:
+    from worker.app import run_job_task
+
+    run_job_task.apply_async(args=[job_id])
+
+
 def run_job(job_id: str, worker_name: str) -> None:
     settings = get_settings()
     url, device = settings.database_url, str(resolve_device())
+    with session_scope(url) as session:
+        job = session.get(Job, job_id)
+        is_sweep = job is not None and job.kind is JobKind.sweep
+    if is_sweep:  # nothing to run: a sweep advances when its children end
+        advance(url, job_id, send_job)
+        return
     try:
         with session_scope(url) as session:
             job = claim(session, job_id, worker_name, device, settings.heartbeat_timeout_s)
             if job is None:
                 log.info("job %s is finished or gone: message dropped", job_id)
                 return
-            kind, spec, resume = job.kind, dict(job.spec), job.resume_blob_id
+            kind, spec, resume, parent = job.kind, dict(job.spec), job.resume_blob_id, job.parent_id
     except JobBusy as busy:
         log.info("%s: message dropped", busy)
         return
@@ -41,7 +54,7 @@ def run_job(job_id: str, worker_name: str) -> None:
             elif kind is JobKind.evaluate:
                 run_evaluation(ctx, url, job_id, spec, device)
             else:
-                raise NotImplementedError(f"{kind.value} jobs are not implemented yet")
+                raise ValueError(f"a {kind.value} job is not run by a worker")
         except (TrainingStopped, JobCancelled):
             finish(url, job_id, JobStatus.cancelled)
             ctx.log("cancelled")
@@ -52,6 +65,8 @@ def run_job(job_id: str, worker_name: str) -> None:
         else:
             finish(url, job_id, JobStatus.succeeded)
             ctx.log("succeeded")
+    if parent is not None:
+        advance(url, parent, send_job)
 
 
 def fetch_uploaded_datasets(url: str, kind: JobKind, spec: dict[str, Any]) -> None:

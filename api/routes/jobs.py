@@ -17,9 +17,18 @@ from sqlalchemy.orm import Session
 
 from api.deps import QueueDep, SessionDep, UserDep, require_owner
 from api.errors import invalid, not_found, responses
-from api.schemas import EvalJobCreate, JobError, JobPage, JobPublic, LogLine, TrainJobCreate
-from api.specs import eval_job_spec, train_spec
-from store.jobs import transition
+from api.schemas import (
+    EvalJobCreate,
+    EvaluatorRequest,
+    JobError,
+    JobPage,
+    JobPublic,
+    LogLine,
+    SweepCreate,
+    TrainJobCreate,
+)
+from api.specs import eval_job_spec, sweep_plan, train_spec
+from store.jobs import log_line, spec_hash, transition
 from store.models import Job, JobKind, JobLog, JobStatus, Model, User
 
 router = APIRouter(prefix="/v1", tags=["jobs"], responses=responses(401))
@@ -34,7 +43,8 @@ def job_public(session: Session, job: Job, model_ids: dict[str, str] | None = No
     return JobPublic(id=job.id, kind=job.kind, status=job.status, owner=job.owner.name, spec=job.spec,
                      progress=job.progress, cancel_requested=job.cancel_requested, attempts=job.attempts,
                      worker=job.worker, device=job.device, error=error, model_id=model_id,
-                     created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)  # fmt: skip
+                     parent_id=job.parent_id, result=job.result, created_at=job.created_at,
+                     started_at=job.started_at, finished_at=job.finished_at)  # fmt: skip
 
 
 def _model_ids(session: Session, job_ids: list[str]) -> dict[str, str]:
@@ -73,6 +83,39 @@ def create_eval_job(body: EvalJobCreate, session: SessionDep, user: UserDep, que
     return _submit(session, queue, user, JobKind.evaluate, spec, spec_hash, body.idempotency_key)
 
 
+@router.post("/sweeps", status_code=201)
+def create_sweep(body: SweepCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
+    """Train every combination of `grid` for every seed, plus an unregularized baseline per seed, evaluate each model,
+    and select the most robust setting (by `select_by`'s area under the curve) whose clean accuracy keeps
+    R0/U0 >= min_r0_u0 (PAPER.md). The sweep is a job that owns its children (GET /v1/jobs?parent_id=ID); its
+    `result` holds the table and the selection. Every child spec is validated before anything is queued."""
+    stored, children = sweep_plan(session, body)
+    if body.idempotency_key:
+        existing = session.scalars(
+            select(Job).where(Job.owner_id == user.id, Job.idempotency_key == body.idempotency_key)
+        ).first()
+        if existing is not None:
+            if existing.spec_hash != spec_hash(stored):
+                raise invalid("idempotency_key was used for a different job; use a new key", "idempotency_key")
+            return job_public(session, existing)
+    sweep = Job(kind=JobKind.sweep, owner_id=user.id, spec=stored, spec_hash=spec_hash(stored),
+                idempotency_key=body.idempotency_key)  # fmt: skip
+    session.add(sweep)
+    session.flush()
+    transition(session, sweep, JobStatus.running,
+               progress={"phase": "train", "fraction": 0.0, "done": 0, "jobs": 2 * len(children)})  # fmt: skip
+    jobs = [Job(kind=JobKind.train, owner_id=user.id, parent_id=sweep.id, spec=spec.to_dict(),
+                spec_hash=spec.spec_hash()) for _, spec in children]  # fmt: skip
+    session.add_all(jobs)
+    settings = len(children) // len(stored["seeds"]) - 1
+    log_line(session, sweep.id, f"{len(jobs)} trainings queued ({settings} settings and the baseline, seeds "
+             f"{stored['seeds']}); each model is evaluated once it is trained")  # fmt: skip
+    session.commit()  # the database holds the jobs before the broker hears of them
+    for job in jobs:
+        queue.send(job.id)
+    return job_public(session, sweep)
+
+
 def _page_token(job: Job) -> str:
     raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
     return base64.urlsafe_b64encode(raw).decode()
@@ -92,6 +135,7 @@ def list_jobs(
     session: SessionDep, _: UserDep,
     status: JobStatus | None = None, kind: JobKind | None = None,
     owner: Annotated[str | None, Query(description="a user name")] = None,
+    parent_id: Annotated[str | None, Query(description="a sweep's id: its trainings and evaluations")] = None,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50, page_token: str | None = None,
 ) -> JobPage:  # fmt: skip
     """The team's jobs, newest first."""
@@ -102,6 +146,8 @@ def list_jobs(
         query = query.where(Job.kind == kind)
     if owner:
         query = query.join(User, Job.owner_id == User.id).where(User.name == owner)
+    if parent_id:
+        query = query.where(Job.parent_id == parent_id)
     if page_token:
         query = query.where(_after(page_token))
     jobs = list(session.scalars(query).unique())
@@ -129,13 +175,24 @@ def cancel_job(job_id: str, session: SessionDep, user: UserDep) -> JobPublic:
     """A queued job is cancelled at once; a running one stops at its next batch."""
     job = get_job_or_404(session, job_id)
     require_owner(user, job.owner_id, "job")
+    if job.status.finished:
+        raise invalid(f"job {job_id} is {job.status.value}; only queued or running jobs can be cancelled")
+    if job.kind is JobKind.sweep:  # no worker runs the sweep itself: it ends now, with its unfinished children
+        for child in session.scalars(select(Job).where(Job.parent_id == job.id)):
+            _cancel(session, child)
+        transition(session, job, JobStatus.cancelled)
+        log_line(session, job.id, f"cancelled by {user.name}")
+    else:
+        _cancel(session, job)
+    return job_public(session, job)
+
+
+def _cancel(session: Session, job: Job) -> None:
+    """A queued job is cancelled at once; a running one is asked to stop at its next batch."""
     if job.status is JobStatus.queued:
         transition(session, job, JobStatus.cancelled)
     elif job.status is JobStatus.running:
         job.cancel_requested = True
-    else:
-        raise invalid(f"job {job_id} is {job.status.value}; only queued or running jobs can be cancelled")
-    return job_public(session, job)
 
 
 @router.post("/jobs/{job_id}/retry", status_code=201, responses=responses(403, 404))
@@ -145,6 +202,12 @@ def retry_job(job_id: str, session: SessionDep, user: UserDep, queue: QueueDep) 
     require_owner(user, job.owner_id, "job")
     if job.status not in (JobStatus.failed, JobStatus.cancelled):
         raise invalid(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
+    if job.kind is JobKind.sweep:  # a new sweep from the same request: new children, validated again
+        s = job.spec
+        body = SweepCreate(preset=s["preset"], spec=s["spec"], grid=s["grid"], seeds=s["seeds"],
+                           evaluators=[EvaluatorRequest(**e) for e in s["evaluators"]], select_by=s["select_by"],
+                           min_r0_u0=s["min_r0_u0"], idempotency_key=None)  # fmt: skip
+        return create_sweep(body, session, user, queue)
     return _submit(session, queue, user, job.kind, job.spec, job.spec_hash, None)
 
 

@@ -87,13 +87,19 @@ def select_most_robust(
 ) -> str | None:
     """PAPER.md's selection rule: among (name, clean accuracy R0, curve) with R0/U0 >= minimum, the name with the
     largest normalized AUC (the first one on ties); None if no candidate keeps enough clean accuracy."""
+    scored = [(name, r0, normalized_auc(curve)) for name, r0, curve in candidates]
+    return select_by_auc(scored, baseline_clean_acc, minimum)
+
+
+def select_by_auc(candidates: list[tuple[str, float, float]], baseline_clean_acc: float,
+                  minimum: float = MIN_R0_U0) -> str | None:  # fmt: skip
+    """The same rule over (name, R0, robustness score) already computed, e.g. AUCs averaged over seeds."""
     best: tuple[float, str] | None = None
-    for name, r0, curve in candidates:
+    for name, r0, auc in candidates:
         ratio = r0_u0(r0, baseline_clean_acc)
         if ratio < minimum:
             logger.info("excluding %s: R0/U0 = %.3f < %.3f", name, ratio, minimum)
             continue
-        auc = normalized_auc(curve)
         if best is None or auc > best[0]:
             best = (auc, name)
     if best is None:

@@ -36,7 +36,8 @@ def test_every_v1_operation_documents_its_errors_with_the_error_schema(spec):
 
 
 def test_the_body_examples_run_as_they_are(client, spec):
-    """What Swagger pre-fills: a training example is queued as is; the eval example asks for a real model id."""
+    """What Swagger pre-fills: the training and sweep examples are queued as is; the eval example asks for a real
+    model id."""
     schemas = spec["components"]["schemas"]
     train = schemas["TrainJobCreate"]["examples"]
     assert len(train) >= 2
@@ -46,6 +47,9 @@ def test_the_body_examples_run_as_they_are(client, spec):
             continue  # .ci/run installs dataset-fashion-mnist; elsewhere the 422 would say how to provide it
         response = client.post("/v1/train-jobs", headers=auth(client), json=example)
         assert response.status_code == 201, (example, response.text)
+    (sweep,) = schemas["SweepCreate"]["examples"]
+    response = client.post("/v1/sweeps", headers=auth(client), json=sweep)
+    assert response.status_code == 201 and response.json()["kind"] == "sweep", response.text
     (evaluation,) = schemas["EvalJobCreate"]["examples"]
     response = client.post("/v1/eval-jobs", headers=auth(client), json=evaluation)
     assert response.status_code == 404 and "MODEL_ID" in response.json()["error"]["message"]

@@ -1,0 +1,145 @@
+"""Sweeps end to end in the database, without Celery: the API plans and queues, the children are finished by hand,
+and worker.sweep.advance does what a worker does when a child ends."""
+
+import pytest
+from sqlalchemy import select
+
+from sthlib.evaluate.results import CurvePoint, RobustnessCurve
+from store.blobs import put_blob
+from store.db import session_scope
+from store.jobs import transition
+from store.models import EvalResult, Job, JobKind, JobStatus, Model
+from tests.api.conftest import auth, client  # noqa: F401  (the API fixture)
+from worker.sweep import advance
+
+SWEEP = {"preset": "quick", "spec": {"epochs": 1, "reg": {"n_images": 200}},
+         "grid": {"reg.alpha": [0.1, 1.0], "reg.threshold": [0.2, 0.8]}, "seeds": [0, 1],
+         "evaluators": [{"name": "gaussian", "params": {"n_images": 50}}], "select_by": "gaussian"}  # fmt: skip
+
+
+def children(url, sweep_id, kind):
+    with session_scope(url) as session:
+        query = select(Job).where(Job.parent_id == sweep_id, Job.kind == kind).order_by(Job.created_at)
+        return [(j.id, j.spec, j.status) for j in session.scalars(query)]
+
+
+def finish_training(url, job_id, test_acc):
+    with session_scope(url) as session:
+        job = session.get(Job, job_id)
+        transition(session, job, JobStatus.running, worker="w", device="cpu")
+        blob = put_blob(session, b"weights")
+        session.add(Model(owner_id=job.owner_id, name=job_id, origin="trained", job_id=job_id, arch="small_cnn",
+                          dataset="mnist-5k", color="gray", in_channels=1, num_classes=10, input_scale="unit",
+                          metrics={"test_acc": test_acc}, blob_id=blob.id))  # fmt: skip
+        transition(session, job, JobStatus.succeeded)
+
+
+def finish_evaluation(url, job_id, accuracies):
+    curve = RobustnessCurve("gaussian", {}, "sigma", "", [CurvePoint(s, a, 50, a) for s, a in zip(
+        [0.0, 0.5, 1.0], accuracies, strict=True)])  # fmt: skip
+    with session_scope(url) as session:
+        job = session.get(Job, job_id)
+        transition(session, job, JobStatus.running, worker="w", device="cpu")
+        session.add(EvalResult(model_id=job.spec["model_id"], job_id=job_id, evaluator="gaussian", kind="curve",
+                               data=curve.to_dict()))  # fmt: skip
+        transition(session, job, JobStatus.succeeded)
+
+
+def test_a_sweep_trains_evaluates_and_selects_by_the_papers_rule(client):  # noqa: F811
+    url = client.settings.database_url
+    response = client.post("/v1/sweeps", headers=auth(client), json=SWEEP)
+    assert response.status_code == 201, response.text
+    sweep = response.json()
+    assert sweep["kind"] == "sweep" and sweep["status"] == "running" and sweep["progress"]["jobs"] == 20
+    trains = children(url, sweep["id"], JobKind.train)
+    assert len(trains) == 10 and all(status is JobStatus.queued for *_, status in trains)
+    settings = {(s["reg"]["alpha"], s["reg"]["threshold"], s["seed"]) for _, s, _ in trains}
+    assert settings == {(a, t, seed) for a in (0.1, 1.0) for t in (0.2, 0.8) for seed in (0, 1)} | {
+        (0.0, 0.2, 0),
+        (0.0, 0.2, 1),
+    }  # the baseline keeps the preset's threshold; alpha 0 ignores it
+    listed = client.get("/v1/jobs", headers=auth(client), params={"parent_id": sweep["id"], "page_size": 50}).json()
+    assert len(listed["items"]) == 10 and all(j["parent_id"] == sweep["id"] for j in listed["items"])
+
+    # clean accuracy and curves per (alpha, threshold): alpha 1.0 / Th 0.8 is the most robust but loses too much
+    # clean accuracy (R0/U0 = 0.8); alpha 1.0 / Th 0.2 is the most robust of those that keep R0/U0 >= 0.9
+    outcome = {(0.0, 0.2): (0.90, [0.9, 0.3, 0.1]), (0.1, 0.2): (0.89, [0.89, 0.4, 0.2]),
+               (0.1, 0.8): (0.88, [0.88, 0.35, 0.1]), (1.0, 0.2): (0.85, [0.85, 0.6, 0.3]),
+               (1.0, 0.8): (0.72, [0.72, 0.7, 0.6])}  # fmt: skip
+    sent = []
+    for job_id, spec, _ in trains:
+        finish_training(url, job_id, outcome[spec["reg"]["alpha"], spec["reg"]["threshold"]][0])
+        advance(url, sweep["id"], sent.append)
+    evals = children(url, sweep["id"], JobKind.evaluate)
+    assert sorted(sent) == sorted(j for j, _, _ in evals) and len(evals) == 10  # one per model, sent once
+    advance(url, sweep["id"], sent.append)
+    assert len(sent) == 10 and len(children(url, sweep["id"], JobKind.evaluate)) == 10  # idempotent
+    models = {}
+    with session_scope(url) as session:
+        for model in session.scalars(select(Model)):
+            spec = session.get(Job, model.job_id).spec
+            models[model.id] = spec["reg"]["alpha"], spec["reg"]["threshold"]
+    for job_id, spec, _ in evals:
+        finish_evaluation(url, job_id, outcome[models[spec["model_id"]]][1])
+        advance(url, sweep["id"], sent.append)
+    done = client.get(f"/v1/jobs/{sweep['id']}", headers=auth(client)).json()
+    assert done["status"] == "succeeded" and done["progress"]["fraction"] == 1.0
+    result = done["result"]
+    assert result["selected"]["values"] == {"reg.alpha": 1.0, "reg.threshold": 0.2}
+    assert result["u0"] == pytest.approx(0.90) and result["baseline"]["values"] == {}
+    table = {(r["values"]["reg.alpha"], r["values"]["reg.threshold"]): r for r in result["settings"]}
+    assert not table[1.0, 0.8]["eligible"] and table[1.0, 0.8]["r0_u0"] == pytest.approx(0.8)
+    assert table[1.0, 0.8]["auc"] > table[1.0, 0.2]["auc"]  # the most robust, excluded by R0/U0
+    assert len(table[0.1, 0.2]["models"]) == 2 and table[0.1, 0.2]["r0"] == pytest.approx(0.89)
+    logs = client.get(f"/v1/jobs/{sweep['id']}/logs", headers=auth(client)).json()
+    assert "selected" in logs[-1]["message"]
+
+
+def test_a_failed_child_fails_the_sweep_and_stops_the_rest(client):  # noqa: F811
+    url = client.settings.database_url
+    sweep = client.post("/v1/sweeps", headers=auth(client), json={**SWEEP, "seeds": [0]}).json()
+    (first, *_rest) = children(url, sweep["id"], JobKind.train)
+    with session_scope(url) as session:
+        job = session.get(Job, first[0])
+        transition(session, job, JobStatus.running, worker="w", device="cpu")
+        transition(session, job, JobStatus.failed, error_code="RuntimeError", error_message="out of memory")
+    advance(url, sweep["id"], lambda _: None)
+    done = client.get(f"/v1/jobs/{sweep['id']}", headers=auth(client)).json()
+    assert done["status"] == "failed" and "out of memory" in done["error"]["message"]
+    statuses = [status for *_, status in children(url, sweep["id"], JobKind.train)]
+    assert statuses.count(JobStatus.cancelled) == len(statuses) - 1
+
+
+def test_cancelling_a_sweep_cancels_its_children_and_retry_plans_it_again(client):  # noqa: F811
+    url = client.settings.database_url
+    sweep = client.post("/v1/sweeps", headers=auth(client), json={**SWEEP, "seeds": [0]}).json()
+    assert client.post(f"/v1/jobs/{sweep['id']}/cancel", headers=auth(client, "bob")).status_code == 403
+    cancelled = client.post(f"/v1/jobs/{sweep['id']}/cancel", headers=auth(client)).json()
+    assert cancelled["status"] == "cancelled"
+    assert {status for *_, status in children(url, sweep["id"], JobKind.train)} == {JobStatus.cancelled}
+    again = client.post(f"/v1/jobs/{sweep['id']}/retry", headers=auth(client))
+    assert again.status_code == 201 and again.json()["kind"] == "sweep" and again.json()["id"] != sweep["id"]
+    assert len(children(url, again.json()["id"], JobKind.train)) == 5
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        ({"grid": {"reg.alpha": [0, 1.0]}}, "grid.reg.alpha", "baseline"),
+        ({"grid": {"reg.alhpa": [1.0]}}, "grid", "unknown key(s) reg.alhpa"),
+        ({"grid": {"seed": [1, 2]}}, "grid", "seeds go in `seeds`"),
+        ({"grid": {"reg.threshold": [0.2, 0.2]}}, "grid.reg.threshold", "distinct"),
+        ({"grid": {"reg.threshold": [0.2, 1.5]}}, "reg.threshold", "threshold must be in (0, 1)"),
+        ({"grid": {"reg.alpha": [0.1, 0.2, 0.3, 0.4], "lr": [0.1, 0.01, 0.001, 1e-4], "epochs": [1, 2, 3]}},
+         "grid", "the limit is 48"),
+        ({"select_by": "boundary", "evaluators": [{"name": "boundary"}]}, "select_by", "curve evaluators"),
+        ({"evaluators": [{"name": "transfer_fgsm"}]}, "evaluators.0", "not available in sweeps"),
+        ({"spec": {"reg": {"alpha": 0.0}}, "grid": {"reg.threshold": [0.2, 0.8]}}, "grid", "unregularized"),
+    ],
+)  # fmt: skip
+def test_a_sweep_that_cannot_run_is_refused_before_anything_is_queued(client, change, field, says):  # noqa: F811
+    response = client.post("/v1/sweeps", headers=auth(client), json={**SWEEP, **change})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert says in error["message"] and error["details"]["field"] == field, error
+    assert client.get("/v1/jobs", headers=auth(client)).json()["items"] == []
