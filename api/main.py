@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from api import errors, metrics
@@ -17,11 +20,13 @@ from store.db import migrate, session_factory
 from store.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+DASHBOARD = Path(__file__).parent / "dashboard"  # static files: the dashboard is a client of /v1 like any other
 
 DESCRIPTION = """Train CNNs with the pixel-similarity regularizer S^Th and attack them.
 
 Authorize with an API key (`sth admin create-key`), then: POST /v1/train-jobs with the `quick` preset, watch
-GET /v1/jobs/{id}, evaluate the model with POST /v1/eval-jobs, compare with GET /v1/compare."""
+GET /v1/jobs/{id}, evaluate the model with POST /v1/eval-jobs, compare with GET /v1/compare. The web dashboard is
+at [/dashboard/](/dashboard/)."""
 
 
 def create_app(settings: Settings | None = None, migrate_on_start: bool = True) -> FastAPI:
@@ -45,4 +50,10 @@ def create_app(settings: Settings | None = None, migrate_on_start: bool = True) 
     app.add_middleware(UploadLimits, limits=upload_limits)
     for module in (health, catalogue, datasets, jobs, models):
         app.include_router(module.router)
+    app.mount("/dashboard", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/dashboard/")
+
     return app

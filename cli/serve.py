@@ -34,6 +34,7 @@ def serve(
         else:
             typer.echo("Users exist already; a new key: `sth admin create-key NAME`.")
     typer.echo(f"Database: {settings.database_url}\nBroker:   {settings.broker_url}")
+    typer.echo(f"Dashboard:  http://{host}:{port}/dashboard/  (sign in with the key)")
     typer.echo(f"Swagger UI: http://{host}:{port}/docs  (Authorize with the key)\n")
     procs = [start_worker(f"worker{i + 1}@%h", i) for i in range(workers)]
     try:

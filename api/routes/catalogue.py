@@ -1,4 +1,5 @@
-"""What can be asked for: evaluators and presets (torch-free parts of sthlib only; datasets: routes/datasets)."""
+"""Who is asking, and what can be asked for: evaluators and presets (torch-free parts of sthlib only; datasets:
+routes/datasets)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from sthlib.evalspecs import EVAL_SPECS
 from sthlib.specs import PRESETS
 
 router = APIRouter(prefix="/v1", tags=["catalogue"], responses=responses(401))
+
+
+@router.get("/me")
+def who_am_i(user: UserDep) -> dict[str, str]:
+    """The caller: the user the API key belongs to and its role (member or admin)."""
+    return {"name": user.name, "role": user.role.value}
 
 
 @router.get("/evaluators")

@@ -1,57 +1,14 @@
 """The README's run command (`sth serve`: API + worker on SQLite and the filesystem broker) driven by `sth remote`."""
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
 
 runner = CliRunner()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def served(tmp_path):
-    port = _free_port()
-    env = {**os.environ, "STH_DATABASE_URL": f"sqlite:///{tmp_path / 'sth.db'}",
-           "STH_BROKER_URL": f"filesystem://{tmp_path / 'broker'}", "OMP_NUM_THREADS": "1",
-           "STH_DATA_DIR": str(tmp_path / "data"), "STH_MAX_DATASET_BYTES": str(8 << 20)}  # fmt: skip
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        text = (tmp_path / "serve.log").read_text(errors="ignore")
-        key = re.search(r"(sth_[A-Za-z0-9_-]{20,})", text)
-        try:
-            if key and httpx.get(f"{url}/healthz", timeout=1).status_code == 200 and "ready." in text:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"sth serve did not come up:\n{text[-3000:]}")
-        time.sleep(0.3)
-    yield {"STH_URL": url, "STH_API_KEY": key.group(1)}
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def sth(env, *args):

@@ -1,0 +1,87 @@
+"""The web dashboard in a real browser (headless Chromium through Playwright) against `sth serve`: sign in, train,
+follow the log, evaluate, compare, download with the checksum checked, upload a dataset and summarise it."""
+
+import io
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def page(served):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing (.ci/run installs the Debian package chromium)")
+        pytest.skip("needs Chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(accept_downloads=True)
+        page.problems = []
+        page.on("pageerror", lambda error: page.problems.append(str(error)))
+        page.on("console", lambda message: page.problems.append(message.text) if message.type == "error" else None)
+        page.goto(f"{served['STH_URL']}/")
+        yield page
+        browser.close()
+
+
+def test_a_researcher_trains_evaluates_compares_and_downloads(page, served):
+    from playwright.sync_api import expect
+
+    page.fill("#key", "sth_not-a-key")
+    page.click("#login-form button")
+    expect(page.locator("#toast")).to_contain_text("unknown or revoked")
+    page.fill("#key", served["STH_API_KEY"])
+    page.click("#login-form button")
+    expect(page.locator("#who")).to_have_text("admin (admin)")
+
+    page.click("#tabs button[data-tab=submit]")
+    page.fill("#train-spec", '{"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"threshold": 1.5}}')
+    page.click("#train-form button")
+    expect(page.locator("#toast")).to_contain_text("threshold must be in (0, 1)")  # the API's 422, shown as is
+    page.fill("#train-spec", '{"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"n_images": 200}}')
+    page.click("#train-form button")
+    expect(page.locator("#toast")).to_contain_text("queued training")
+    row = page.locator("#jobs tbody tr").first
+    expect(row).to_contain_text("succeeded", timeout=120_000)
+    row.locator("button", has_text="details").click()
+    expect(page.locator("#detail-log")).to_contain_text("epoch 1/1")
+
+    page.click("#tabs button[data-tab=submit]")
+    page.fill("#eval-params", '{"gaussian": {"n_images": 100, "strengths": [0, 0.2, 0.4]}}')
+    page.click("#eval-form button")
+    expect(page.locator("#toast")).to_contain_text("queued evaluation")
+    newest = page.locator("#jobs tbody tr").first
+    expect(newest).to_contain_text("evaluate")  # the table has been drawn again with the new job on top
+    expect(newest).to_contain_text("succeeded", timeout=120_000)
+
+    page.click("#tabs button[data-tab=models]")
+    page.locator("#models .pick").first.check()
+    page.select_option("#compare-evaluator", "gaussian")
+    page.click("#compare")
+    page.wait_for_function("document.querySelector('#compare-figure').naturalWidth > 0")
+    with page.expect_download() as download:
+        page.locator("#models button", has_text="download").first.click()
+    assert download.value.suggested_filename.endswith(".safetensors")
+    expect(page.locator("#download-status")).to_contain_text("checked")  # sha256 computed in the browser
+
+    page.click("#tabs button[data-tab=datasets]")
+    buffer = io.BytesIO()
+    rng = np.random.default_rng(0)
+    np.savez(buffer, images=rng.integers(0, 256, (300, 28, 28), dtype=np.uint8), labels=rng.integers(0, 10, 300))
+    page.set_input_files("#upload-file", {"name": "toy.npz", "mimeType": "application/octet-stream",
+                                          "buffer": buffer.getvalue()})  # fmt: skip
+    page.fill("#upload-name", "toy")
+    page.click("#upload-form button")
+    expect(page.locator("#toast")).to_contain_text("uploaded upload:toy")
+    page.select_option("#sim-dataset", "upload:toy")
+    page.fill("#sim-threshold", "0.5")
+    page.click("#similarity-form button")
+    expect(page.locator("#similarity")).to_contain_text("300 images, 44850 pairs")
+    assert page.locator("#similarity .hist span").count() == 40
+    expected = ("401", "422")  # the wrong key and the bad threshold, both on purpose
+    assert all(any(code in problem for code in expected) for problem in page.problems), page.problems
