@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import errors, metrics
 from api.queue import JobQueue
-from api.routes import catalogue, datasets, health, jobs, models
+from api.routes import catalogue, datasets, health, jobs, models, users
 from api.uploads import UploadLimits
 from store.db import migrate, session_factory
 from store.settings import Settings, get_settings
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, migrate_on_start: bool = True) 
     upload_limits = {("POST", "/v1/models"): (settings.max_upload_bytes, "STH_MAX_UPLOAD_BYTES"),
                      ("POST", "/v1/datasets"): (settings.max_dataset_bytes, "STH_MAX_DATASET_BYTES")}  # fmt: skip
     app.add_middleware(UploadLimits, limits=upload_limits)
-    for module in (health, catalogue, datasets, jobs, models):
+    for module in (health, catalogue, datasets, jobs, models, users):
         app.include_router(module.router)
     app.mount("/dashboard", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")
 

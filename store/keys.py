@@ -16,6 +16,11 @@ TOKEN_PREFIX = "sth_"
 PREFIX_CHARS = 12  # characters after TOKEN_PREFIX that are stored in clear to find the key
 
 
+def key_prefix(token: str) -> str:
+    """The public part of a token, stored in clear to find its row."""
+    return token.removeprefix(TOKEN_PREFIX)[:PREFIX_CHARS]
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -32,7 +37,7 @@ def create_user(session: Session, name: str, role: Role = Role.member) -> User:
 def create_key(session: Session, user: User, name: str = "") -> str:
     """A new key for `user`; the token is returned once and never stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiKey(user_id=user.id, prefix=token[len(TOKEN_PREFIX) :][:PREFIX_CHARS], key_hash=_hash(token),
+    session.add(ApiKey(user_id=user.id, prefix=key_prefix(token), key_hash=_hash(token),
                        name=name))  # fmt: skip
     session.flush()
     return token
@@ -42,9 +47,32 @@ def authenticate(session: Session, token: str) -> User | None:
     """The user a token belongs to, or None (unknown, wrong or revoked)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    prefix = token[len(TOKEN_PREFIX) :][:PREFIX_CHARS]
-    key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+    key = session.scalars(select(ApiKey).where(ApiKey.prefix == key_prefix(token))).first()
     if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, _hash(token)):
         return None
     key.last_used_at = utcnow()
     return key.user
+
+
+def find_user(session: Session, name: str) -> User | None:
+    return session.scalars(select(User).where(User.name == name)).first()
+
+
+def list_keys(session: Session, user: User | None = None) -> list[ApiKey]:
+    """Keys (their public prefixes and dates, never a secret), newest first; one user's or everyone's."""
+    query = select(ApiKey).order_by(ApiKey.created_at.desc())
+    if user is not None:
+        query = query.where(ApiKey.user_id == user.id)
+    return list(session.scalars(query))
+
+
+def get_key(session: Session, prefix: str) -> ApiKey | None:
+    return session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+
+
+def revoke_key(session: Session, key: ApiKey) -> ApiKey:
+    """From now on the key authenticates nobody; revoking twice keeps the first time."""
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.flush()
+    return key
