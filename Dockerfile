@@ -1,0 +1,19 @@
+# The image docker-compose.yml runs: the API, one worker per GPU, Flower. GPU workers need the NVIDIA Container
+# Toolkit on the host; PyPI's torch 2.14.1 wheel brings its CUDA libraries. The repository is installed editable in
+# /app, where the Alembic migrations (applied at every start) are read from.
+FROM python:3.11-slim-bookworm
+ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 STH_DATA_DIR=/data
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends dataset-fashion-mnist \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY sthlib sthlib
+COPY cli cli
+COPY store store
+COPY api api
+COPY worker worker
+COPY migrations migrations
+RUN pip install -e . "flower>=2"
+EXPOSE 8000 5555
+CMD ["uvicorn", "--factory", "api.main:create_app", "--host", "0.0.0.0", "--port", "8000"]
