@@ -1,6 +1,6 @@
 # The image docker-compose.yml runs: the API, one worker per GPU, Flower. GPU workers need the NVIDIA Container
-# Toolkit on the host; PyPI's torch 2.14.1 wheel brings its CUDA libraries. The repository is installed editable in
-# /app, where the Alembic migrations (applied at every start) are read from.
+# Toolkit on the host; PyPI's torch 2.14.1 wheel brings its CUDA libraries. The package carries its Alembic
+# migrations (store/migrations, applied at every start) and the dashboard's files.
 FROM python:3.11-slim-bookworm
 ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 STH_DATA_DIR=/data
 RUN apt-get update \
@@ -13,7 +13,6 @@ COPY cli cli
 COPY store store
 COPY api api
 COPY worker worker
-COPY migrations migrations
-RUN pip install -e . "flower>=2"
+RUN pip install . "flower>=2"
 EXPOSE 8000 5555
 CMD ["uvicorn", "--factory", "api.main:create_app", "--host", "0.0.0.0", "--port", "8000"]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from store.settings import get_settings
 
 log = logging.getLogger(__name__)
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # shipped inside the package: wheels find it too
 
 
 def make_engine(url: str, **options: Any) -> Engine:
