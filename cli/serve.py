@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from typing import Annotated
@@ -37,6 +38,9 @@ def serve(
     typer.echo(f"Dashboard:  http://{host}:{port}/dashboard/  (sign in with the key)")
     typer.echo(f"Swagger UI: http://{host}:{port}/docs  (Authorize with the key)\n")
     procs = [start_worker(f"worker{i + 1}@%h", i) for i in range(workers)]
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it found: make that
+    # handler an exit, so the workers below are stopped instead of orphaned
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(create_app(settings, migrate_on_start=False), host=host, port=port, log_level="info")
     finally:
@@ -46,13 +50,26 @@ def serve(
             proc.wait(timeout=30)
 
 
+def _exit_on_signal(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGTERM when `sth serve` dies, even by SIGKILL."""
+    if sys.platform == "linux":
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_worker(name: str, gpu: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     if "CUDA_VISIBLE_DEVICES" not in env and _gpus() > 1:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)  # one worker per GPU
     cmd = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--pool", "solo", "--queues", "sth",
            "--hostname", name, "--loglevel", "INFO", "--without-mingle", "--without-gossip"]  # fmt: skip
-    return subprocess.Popen(cmd, env=env)
+    return subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)
 
 
 def _gpus() -> int:

@@ -124,30 +124,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served(tmp_path):
+def launch_serve(folder: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    """`sth serve` (API + one worker) in a subprocess on its own SQLite, broker and data folders; waits until ready."""
     port = _free_port()
-    env = {**os.environ, "STH_DATABASE_URL": f"sqlite:///{tmp_path / 'sth.db'}",
-           "STH_BROKER_URL": f"filesystem://{tmp_path / 'broker'}", "OMP_NUM_THREADS": "1",
-           "STH_DATA_DIR": str(tmp_path / "data"), "STH_MAX_DATASET_BYTES": str(8 << 20)}  # fmt: skip
-    log = (tmp_path / "serve.log").open("wb")
+    env = {**os.environ, "STH_DATABASE_URL": f"sqlite:///{folder / 'sth.db'}",
+           "STH_BROKER_URL": f"filesystem://{folder / 'broker'}", "OMP_NUM_THREADS": "1",
+           "STH_DATA_DIR": str(folder / "data"), "STH_MAX_DATASET_BYTES": str(8 << 20)}  # fmt: skip
+    log = (folder / "serve.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env,
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
-        text = (tmp_path / "serve.log").read_text(errors="ignore")
+        text = (folder / "serve.log").read_text(errors="ignore")
         key = re.search(r"(sth_[A-Za-z0-9_-]{20,})", text)
         try:
             if key and httpx.get(f"{url}/healthz", timeout=1).status_code == 200 and "ready." in text:
-                break
+                return proc, {"STH_URL": url, "STH_API_KEY": key.group(1)}
         except httpx.HTTPError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError(f"sth serve did not come up:\n{text[-3000:]}")
         time.sleep(0.3)
-    yield {"STH_URL": url, "STH_API_KEY": key.group(1)}
+
+
+@pytest.fixture
+def served(tmp_path):
+    proc, info = launch_serve(tmp_path)
+    yield info
     proc.terminate()
     try:
         proc.wait(timeout=30)

@@ -2,11 +2,16 @@
 
 import json
 import re
+import signal
+import time
+from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from tests.e2e.conftest import launch_serve
 
 runner = CliRunner()
 
@@ -70,3 +75,24 @@ def test_a_sweep_with_sth_remote(served):
     assert "succeeded" in sth(served, "watch", sweep)
     table = sth(served, "sweep-result", sweep)
     assert "baseline" in table and "U0 =" in table and table.count("0.2") >= 1
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_stopping_sth_serve_stops_its_worker(tmp_path, stop):
+    """A worker left behind would keep polling a broker nobody serves (and on a GPU server, hold the GPU)."""
+    proc, _ = launch_serve(tmp_path)
+    children = [int(pid) for pid in (Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split())]
+    assert children, "sth serve started no worker"
+    proc.send_signal(stop)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid) for pid in children):
+        assert time.monotonic() < deadline, f"worker(s) {children} still running after sth serve got {stop.name}"
+        time.sleep(0.2)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (FileNotFoundError, IndexError):
+        return "zombie"
