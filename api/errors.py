@@ -45,6 +45,13 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, "forbidden", message)
 
 
+UPLOAD_LIMIT_KEY = "sth.upload_limit"  # scope key: (bytes, setting) of the upload route a request is for
+
+
+def too_large(limit: int, setting: str) -> ApiError:
+    return ApiError(413, "too_large", f"upload exceeds {limit} bytes ({setting})")
+
+
 def invalid(message: str, field: str | None = None) -> ApiError:
     return ApiError(422, "invalid", message, {"field": field} if field else None)
 
@@ -72,7 +79,7 @@ def typed_validation_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
@@ -81,21 +88,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_body(exc.code, exc.message, exc.details), status_code=exc.status)
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
                   for e in exc.errors()]  # fmt: skip
         fields = ", ".join(e["field"] for e in errors)
-        return JSONResponse(_body("invalid", f"invalid request: {fields}", errors), status_code=422)
+        return JSONResponse(error_body("invalid", f"invalid request: {fields}", errors), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         message = str(exc.detail)
-        if exc.status_code == 413 and "sth.upload_limit" in request.scope:  # set by api.uploads.UploadLimits
-            limit, setting = request.scope["sth.upload_limit"]
-            message = f"upload exceeds {limit} bytes ({setting})"
-        return JSONResponse(_body(code.get(exc.status_code, "error"), message), status_code=exc.status_code,
+        if exc.status_code == 413 and UPLOAD_LIMIT_KEY in request.scope:  # set by api.uploads.UploadLimits
+            message = too_large(*request.scope[UPLOAD_LIMIT_KEY]).message
+        return JSONResponse(error_body(code.get(exc.status_code, "error"), message), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))  # fmt: skip

@@ -8,7 +8,6 @@ import json
 import re
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError, invalid, not_found
@@ -25,10 +24,10 @@ from sthlib.data import (
 )
 from sthlib.data.registry import NPZ_PREFIX
 from sthlib.evalspecs import EVAL_SPECS
-from sthlib.specs import PRESETS, RegSpec, TrainSpec
-from store.datasets import materialize
+from sthlib.specs import PRESETS, RegSpec, TrainSpec, nest_dotted
+from store.datasets import find_dataset, materialize
 from store.jobs import spec_hash
-from store.models import Dataset, Model
+from store.models import Model
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -80,8 +79,8 @@ def train_spec(session: Session, preset: str | None, changes: dict[str, Any]) ->
             resolve_dataset(session, name, field)
     task = merged.get("dataset")
     if isinstance(task, str) and task.startswith(UPLOAD_PREFIX):
-        row = session.scalars(select(Dataset).where(Dataset.name == task.removeprefix(UPLOAD_PREFIX))).one()
-        if "test" not in row.info.get("splits", {}):
+        row = find_dataset(session, task.removeprefix(UPLOAD_PREFIX))
+        if row is not None and "test" not in row.info.get("splits", {}):
             raise invalid(f"{task} has no test split, which a classification task needs: upload a .npz with "
                           "test_images and test_labels too, or use it as reg.dataset", "dataset")  # fmt: skip
     try:
@@ -145,17 +144,6 @@ _TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainSpec)} - {"reg", "seed"
 _REG_FIELDS = {f"reg.{f.name}" for f in dataclasses.fields(RegSpec)}
 
 
-def _nested(dotted: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in dotted.items():
-        head, _, tail = key.partition(".")
-        if tail:
-            out.setdefault(head, {})[tail] = value
-        else:
-            out[key] = value
-    return out
-
-
 def sweep_plan(session: Session, body: SweepCreate) -> tuple[dict[str, Any], list[tuple[dict[str, Any], TrainSpec]]]:
     """(the sweep's stored spec, [(setting, child TrainSpec)]): every grid point for every seed, then one
     unregularized baseline per seed (reg.alpha = 0, setting {}), each validated as a train job would be."""
@@ -178,7 +166,7 @@ def sweep_plan(session: Session, body: SweepCreate) -> tuple[dict[str, Any], lis
     children: list[tuple[dict[str, Any], TrainSpec]] = []
     for setting in [*points, {}]:
         for seed in seeds:
-            extra = _nested({**setting, "seed": seed, **({} if setting else {"reg.alpha": 0.0})})
+            extra = nest_dotted({**setting, "seed": seed, **({} if setting else {"reg.alpha": 0.0})})
             changes = _merge(body.spec, extra)
             try:
                 spec = train_spec(session, body.preset, changes)

@@ -17,18 +17,11 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import ApiError, invalid
+from api.errors import UPLOAD_LIMIT_KEY, error_body, invalid, too_large
 
 _ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 MAX_HEADER_BYTES = 100 << 20
 MULTIPART_OVERHEAD = 64 << 10  # boundaries, part headers and small form fields around the file
-
-
-def too_large(limit: int, setting: str) -> ApiError:
-    return ApiError(413, "too_large", f"upload exceeds {limit} bytes ({setting})")
-
-
-LIMIT_SCOPE_KEY = "sth.upload_limit"  # (bytes, setting) of the upload route a request is for, for its 413 message
 
 
 class UploadLimits:
@@ -46,12 +39,12 @@ class UploadLimits:
         if scope["type"] != "http" or key not in self.limited:
             await self.app(scope, receive, send)
             return
-        scope[LIMIT_SCOPE_KEY] = limit, setting = self.limits[key]
+        scope[UPLOAD_LIMIT_KEY] = limit, setting = self.limits[key]
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:  # Starlette would answer in plain text
             error = too_large(limit, setting)
-            body = {"error": {"code": error.code, "message": error.message, "details": None}}
-            await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+            response = JSONResponse(error_body(error.code, error.message), 413, headers={"Connection": "close"})
+            await response(scope, receive, send)
             return
         await self.limited[key](scope, receive, send)
 

@@ -23,12 +23,10 @@ from typing import Any
 
 import numpy as np
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from api import similarity
 from api.main import create_app
-from store.db import session_scope
+from store.db import scratch_database, session_scope
 from store.keys import create_key, create_user
 from store.models import Job, JobKind, Role
 from store.settings import Settings
@@ -125,25 +123,6 @@ def measure(url: str, folder: Path, quick: bool) -> dict[str, str]:
     return rows
 
 
-def postgres_url() -> tuple[str | None, Callable[[], None]]:
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"sth_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError:
-        return None, lambda: None
-
-    def drop() -> None:
-        from store.db import engine_for
-
-        engine_for.cache_clear()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    return admin.url.set(database=name).render_as_string(hide_password=False), drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -151,12 +130,9 @@ def main() -> None:
     columns: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         columns["SQLite"] = measure(f"sqlite:///{tmp}/sth.db", Path(tmp) / "sqlite", args.quick)
-        url, drop = postgres_url()
-        if url:
-            try:
+        with scratch_database(POSTGRES_ADMIN, "sth_bench") as url:
+            if url:
                 columns["PostgreSQL"] = measure(url, Path(tmp) / "pg", args.quick)
-            finally:
-                drop()
     names = list(columns)
     print(f"\n### Service, in-process ({os.cpu_count()} cores)\n")
     print("| request | " + " | ".join(names) + " |")

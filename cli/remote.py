@@ -49,16 +49,9 @@ def call(method: str, path: str, **kwargs: Any) -> Any:
 def _pairs(items: list[str] | None) -> dict[str, Any]:
     """KEY=VALUE (JSON values) into a nested dict: reg.alpha=4 -> {"reg": {"alpha": 4}}."""
     from cli.evaluate import parse_param
+    from sthlib.specs import nest_dotted
 
-    result: dict[str, Any] = {}
-    for item in items or []:
-        key, value = parse_param(item)
-        head, _, tail = key.partition(".")
-        if tail:
-            result.setdefault(head, {})[tail] = value
-        else:
-            result[key] = value
-    return result
+    return nest_dotted(dict(parse_param(item) for item in items or []))
 
 
 @remote.command("train")

@@ -21,6 +21,18 @@ INPUT_SCALES = ("auto", "unit", "centered5")
 AUGMENTS = ("auto", "none", "crop_flip")
 
 
+def nest_dotted(changes: dict[str, Any]) -> dict[str, Any]:
+    """Dotted spec keys as the nested dict TrainSpec.from_dict reads: {"reg.alpha": 4} -> {"reg": {"alpha": 4}}."""
+    nested: dict[str, Any] = {}
+    for key, value in changes.items():
+        head, _, tail = key.partition(".")
+        if tail:
+            nested.setdefault(head, {})[tail] = value
+        else:
+            nested[key] = value
+    return nested
+
+
 def validate_selection(threshold: float, variant: str, threshold_low: float | None = None) -> None:
     """Raise ValueError, saying what to change, for a threshold / variant combination that cannot work."""
     if variant not in VARIANTS:

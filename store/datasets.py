@@ -13,6 +13,11 @@ from store.blobs import iter_blob
 from store.models import Blob, Dataset
 
 
+def find_dataset(session: Session, name: str) -> Dataset | None:
+    """The uploaded dataset called `name` (the NAME of upload:NAME)."""
+    return session.scalars(select(Dataset).where(Dataset.name == name)).first()
+
+
 def file_matches(path: Path, blob: Blob) -> bool:
     if not path.is_file() or path.stat().st_size != blob.size:
         return False
@@ -30,7 +35,7 @@ def materialize(session: Session, name: str, folder: Path) -> Path:
     half a file, and two processes or threads writing the same dataset do not collide. KeyError if no dataset has
     that name.
     """
-    dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
+    dataset = find_dataset(session, name)
     if dataset is None:
         raise KeyError(f"no uploaded dataset named {name!r}")
     blob = session.get(Blob, dataset.blob_id)

@@ -1,5 +1,4 @@
 import os
-import uuid
 
 import pytest
 import torch
@@ -16,38 +15,17 @@ def mnist5k_train():
     return load_dataset("mnist-5k", "train")
 
 
-def _postgres_database():
-    """A fresh PostgreSQL database for this test session (dropped afterwards); None if no server answers."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import OperationalError
-
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"sth_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError:
-        return admin, None
-    return admin, name
-
-
 @pytest.fixture(scope="session")
 def postgres_url():
-    from sqlalchemy import text
+    """A fresh PostgreSQL database for this test session (dropped afterwards)."""
+    from store.db import scratch_database
 
-    admin, name = _postgres_database()
-    if name is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} (CI must start it)")
-        pytest.skip("PostgreSQL is not reachable; set STH_TEST_POSTGRES_URL")
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    yield url
-    from store.db import engine_for
-
-    engine_for.cache_clear()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(POSTGRES_ADMIN_URL, "sth_test") as url:
+        if url is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} (CI must start it)")
+            pytest.skip("PostgreSQL is not reachable; set STH_TEST_POSTGRES_URL")
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

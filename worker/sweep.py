@@ -118,9 +118,8 @@ def summarize(session: Session, sweep: Job, trains: list[Job], models: dict[str 
     for row in [*settings, base]:
         row["r0_u0"] = r0_u0(row["r0"], u0)
         row["eligible"] = row["r0_u0"] >= minimum
-    name = select_by_auc([(json.dumps(r["values"], sort_keys=True), r["r0"], r["auc"]) for r in settings], u0,
-                         minimum)  # fmt: skip
-    selected = next((r for r in settings if json.dumps(r["values"], sort_keys=True) == name), None)
+    picked = select_by_auc([(str(i), r["r0"], r["auc"]) for i, r in enumerate(settings)], u0, minimum)
+    selected = None if picked is None else settings[int(picked)]
     return {"select_by": select_by, "min_r0_u0": minimum, "u0": u0, "baseline": base, "settings": settings,
             "selected": selected}  # fmt: skip
 

@@ -28,6 +28,7 @@ from sthlib.data import (
 )
 from sthlib.data.npz import inspect_npz
 from store.blobs import put_blob
+from store.datasets import find_dataset
 from store.models import Dataset
 
 router = APIRouter(prefix="/v1", tags=["datasets"], responses=responses(401))
@@ -64,15 +65,11 @@ def list_datasets(session: SessionDep, _: UserDep) -> list[DatasetPublic]:
     return [builtin_public(n) for n in dataset_names()] + [upload_public(d) for d in uploaded]
 
 
-def _uploaded(session: Session, name: str) -> Dataset | None:
-    return session.scalars(select(Dataset).where(Dataset.name == name.removeprefix(UPLOAD_PREFIX))).first()
-
-
 @router.get("/datasets/{name}", responses=responses(404))
 def get_dataset(name: DatasetName, session: SessionDep, _: UserDep) -> DatasetPublic:
     """One dataset: a built-in name or upload:NAME."""
     if name.startswith(UPLOAD_PREFIX):
-        row = _uploaded(session, name)
+        row = find_dataset(session, name.removeprefix(UPLOAD_PREFIX))
         if row is None:
             raise ApiError(404, "not_found", f"no uploaded dataset {name!r}; GET /v1/datasets lists them")
         return upload_public(row)
@@ -97,7 +94,7 @@ def upload_dataset(
         check_upload_name(name)
     except DatasetError as e:
         raise invalid(str(e), "name") from None
-    if _uploaded(session, name) is not None:
+    if find_dataset(session, name) is not None:
         raise ApiError(409, "conflict", f"dataset upload:{name} already exists; uploads are immutable, "
                        "choose another name")  # fmt: skip
     limit = request.app.state.settings.max_dataset_bytes

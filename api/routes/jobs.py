@@ -52,16 +52,23 @@ def _model_ids(session: Session, job_ids: list[str]) -> dict[str, str]:
     return {job_id: model_id for job_id, model_id in rows if job_id}
 
 
+def _same_submission(session: Session, user: User, idempotency_key: str | None, spec_hash: str) -> JobPublic | None:
+    """The job this idempotency key already made (None if none); 422 if the key was used for another spec."""
+    if not idempotency_key:
+        return None
+    existing = session.scalars(
+        select(Job).where(Job.owner_id == user.id, Job.idempotency_key == idempotency_key)
+    ).first()
+    if existing is not None and existing.spec_hash != spec_hash:
+        raise invalid("idempotency_key was used for a different job; use a new key", "idempotency_key")
+    return None if existing is None else job_public(session, existing)
+
+
 def _submit(session: Session, queue: QueueDep, user: User, kind: JobKind, spec: dict[str, Any], spec_hash: str,
             idempotency_key: str | None) -> JobPublic:  # fmt: skip
-    if idempotency_key:
-        existing = session.scalars(
-            select(Job).where(Job.owner_id == user.id, Job.idempotency_key == idempotency_key)
-        ).first()
-        if existing is not None:
-            if existing.spec_hash != spec_hash:
-                raise invalid("idempotency_key was used for a different job; use a new key", "idempotency_key")
-            return job_public(session, existing)
+    existing = _same_submission(session, user, idempotency_key, spec_hash)
+    if existing is not None:
+        return existing
     job = Job(kind=kind, owner_id=user.id, spec=spec, spec_hash=spec_hash, idempotency_key=idempotency_key)
     session.add(job)
     session.commit()  # the database holds the job before the broker hears of it
@@ -90,14 +97,9 @@ def create_sweep(body: SweepCreate, session: SessionDep, user: UserDep, queue: Q
     R0/U0 >= min_r0_u0 (PAPER.md). The sweep is a job that owns its children (GET /v1/jobs?parent_id=ID); its
     `result` holds the table and the selection. Every child spec is validated before anything is queued."""
     stored, children = sweep_plan(session, body)
-    if body.idempotency_key:
-        existing = session.scalars(
-            select(Job).where(Job.owner_id == user.id, Job.idempotency_key == body.idempotency_key)
-        ).first()
-        if existing is not None:
-            if existing.spec_hash != spec_hash(stored):
-                raise invalid("idempotency_key was used for a different job; use a new key", "idempotency_key")
-            return job_public(session, existing)
+    existing = _same_submission(session, user, body.idempotency_key, spec_hash(stored))
+    if existing is not None:
+        return existing
     sweep = Job(kind=JobKind.sweep, owner_id=user.id, spec=stored, spec_hash=spec_hash(stored),
                 idempotency_key=body.idempotency_key)  # fmt: skip
     session.add(sweep)

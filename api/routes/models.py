@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, UserDep
-from api.errors import invalid, not_found, responses
+from api.errors import invalid, not_found, responses, too_large
 from api.schemas import ModelPublic, ResultPublic
 from api.specs import resolve_dataset
-from api.uploads import file_size, inspect_safetensors, pieces, too_large
+from api.uploads import file_size, inspect_safetensors, pieces
 from sthlib.specs import ARCHITECTURE_NAMES
 from store.blobs import iter_blob, put_blob
 from store.models import EvalResult, Model
