@@ -88,11 +88,19 @@ async function signIn() {
 // ---- tabs ------------------------------------------------------------------------------------------------------
 const loaders = { jobs: loadJobs, models: loadModels, submit: loadSubmit, datasets: loadDatasets };
 
+// A tab's forms stay disabled until its loader has filled their choices (presets, models, datasets): a click
+// before then would send empty selections and get a confusing 422 (seen in CI, where the browser is quick).
 async function showTab(name) {
+  const buttons = document.querySelectorAll(`#tab-${name} form button`);
+  for (const button of buttons) button.disabled = true;
   for (const button of document.querySelectorAll("#tabs button")) button.classList.toggle("active", button.dataset.tab === name);
   for (const section of document.querySelectorAll(".tab")) section.hidden = section.id !== `tab-${name}`;
   showTab.current = name;
-  await loaders[name]();
+  try {
+    await loaders[name]();
+  } finally {
+    for (const button of buttons) button.disabled = false;
+  }
 }
 
 // ---- jobs ------------------------------------------------------------------------------------------------------

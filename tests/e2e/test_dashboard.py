@@ -39,7 +39,18 @@ def test_a_researcher_trains_evaluates_compares_and_downloads(page, served):
     page.click("#login-form button")
     expect(page.locator("#who")).to_have_text("admin (admin)")
 
+    held = []  # the presets answer is held back: the form must wait for it (a quick click once sent preset '')
+    page.route("**/v1/presets", lambda route: held.append(route))
     page.click("#tabs button[data-tab=submit]")
+    expect(page.locator("#train-form button")).to_be_disabled()
+    for _ in range(100):  # the route handler runs while Playwright waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the submit tab did not ask for the presets"
+    expect(page.locator("#train-form button")).to_be_disabled()  # still, with the answer held for seconds
+    held[0].continue_()
+    page.unroute("**/v1/presets")
     page.fill("#train-spec", '{"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"threshold": 1.5}}')
     page.click("#train-form button")
     expect(page.locator("#toast")).to_contain_text("threshold must be in (0, 1)")  # the API's 422, shown as is
