@@ -76,12 +76,12 @@ function showLogin(message) {
 }
 
 async function signIn() {
-  me = await getJSON("/v1/me");
+  // the catalogue is in hand before any tab shows: the submit and compare forms list its evaluators
+  [me, evaluators] = await Promise.all([getJSON("/v1/me"), getJSON("/v1/evaluators")]);
   $("#who").textContent = `${me.name} (${me.role})`;
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#logout").hidden = false;
-  evaluators = await getJSON("/v1/evaluators");
   await showTab("jobs");
 }
 

@@ -29,28 +29,43 @@ def page(served):
         browser.close()
 
 
+def hold(page, pattern: str) -> list:
+    """Hold back the answers to requests matching `pattern` until `release`."""
+    held: list = []
+    page.route(pattern, lambda route: held.append(route))
+    return held
+
+
+def release(page, pattern: str, held: list, waiting) -> None:
+    """Wait for the held request, check that the page still `waiting()` for it half a second on, let it through."""
+    for _ in range(100):  # the route handler runs while Playwright waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, f"the page sent no request for {pattern}"
+    page.wait_for_timeout(500)
+    assert waiting(), f"the page went on without the answer to {pattern}"
+    held.pop().continue_()
+    page.unroute(pattern)
+
+
 def test_a_researcher_trains_evaluates_compares_and_downloads(page, served):
     from playwright.sync_api import expect
 
     page.fill("#key", "sth_not-a-key")
     page.click("#login-form button")
     expect(page.locator("#toast")).to_contain_text("unknown or revoked")
+    held = hold(page, "**/v1/evaluators")  # no tab may show before the catalogue is in hand
     page.fill("#key", served["STH_API_KEY"])
     page.click("#login-form button")
+    release(page, "**/v1/evaluators", held, waiting=lambda: page.locator("#who").inner_text() == "")
     expect(page.locator("#who")).to_have_text("admin (admin)")
 
-    held = []  # the presets answer is held back: the form must wait for it (a quick click once sent preset '')
-    page.route("**/v1/presets", lambda route: held.append(route))
+    held = hold(page, "**/v1/presets")  # the form must wait for the presets (a quick click once sent preset '')
     page.click("#tabs button[data-tab=submit]")
-    expect(page.locator("#train-form button")).to_be_disabled()
-    for _ in range(100):  # the route handler runs while Playwright waits
-        if held:
-            break
-        page.wait_for_timeout(50)
-    assert held, "the submit tab did not ask for the presets"
-    expect(page.locator("#train-form button")).to_be_disabled()  # still, with the answer held for seconds
-    held[0].continue_()
-    page.unroute("**/v1/presets")
+    button = page.locator("#train-form button")
+    release(page, "**/v1/presets", held, waiting=button.is_disabled)
+    expect(page.locator("#eval-evaluators input[value=gaussian]")).to_be_checked()
     page.fill("#train-spec", '{"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"threshold": 1.5}}')
     page.click("#train-form button")
     expect(page.locator("#toast")).to_contain_text("threshold must be in (0, 1)")  # the API's 422, shown as is
