@@ -50,7 +50,11 @@ class SweepCreate(BaseModel):
         "every combination is trained (reg.alpha 0, the baseline, is added)",
     )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=10)
-    evaluators: list[EvaluatorRequest] = Field(min_length=1, description="run on every trained model")
+    evaluators: list[EvaluatorRequest] = Field(
+        min_length=1,
+        description="run on every trained model; transfer_fgsm without source_model_id attacks with an "
+        "unregularized source model the sweep trains (seed max(seeds) + 1)",
+    )
     select_by: str | None = Field(None, description="the curve evaluator that ranks settings (default: the first)")
     min_r0_u0: float = Field(0.9, gt=0, le=1, description="keep settings whose clean accuracy R0 >= this * U0")
     idempotency_key: str | None = Field(None, max_length=128)

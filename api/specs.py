@@ -26,7 +26,7 @@ from sthlib.data.registry import NPZ_PREFIX
 from sthlib.evalspecs import EVAL_SPECS
 from sthlib.specs import PRESETS, RegSpec, TrainSpec, nest_dotted
 from store.datasets import find_dataset, materialize
-from store.jobs import spec_hash
+from store.jobs import SWEEP_SOURCE, spec_hash
 from store.models import Model
 
 
@@ -111,8 +111,11 @@ def eval_job_spec(session: Session, body: EvalJobCreate) -> tuple[dict[str, Any]
     return spec, spec_hash(spec)
 
 
-def checked_evaluators(session: Session, requests: list[EvaluatorRequest], model: Model | None) -> list[dict[str, Any]]:
-    """[{name, params}] with every parameter validated; `model` None: for the models a sweep has yet to train."""
+def checked_evaluators(session: Session, requests: list[EvaluatorRequest], model: Model | None,
+                       task: tuple[int, int] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """[{name, params}] with every parameter validated. `model` None: for the models a sweep has yet to train, whose
+    (classes, channels) is `task`; there a transfer_fgsm without a source model gets SWEEP_SOURCE (the sweep
+    trains one)."""
     evaluators = []
     for index, request in enumerate(requests):
         where = f"evaluators.{index}"
@@ -120,23 +123,41 @@ def checked_evaluators(session: Session, requests: list[EvaluatorRequest], model
             raise invalid(f"unknown evaluator {request.name!r}; choose one of {', '.join(EVAL_SPECS)}", where)
         params = dict(request.params)
         if request.name == "transfer_fgsm":
-            if model is None:
-                raise invalid("transfer_fgsm is not available in sweeps yet: evaluate the selected model with an "
-                              "eval job, naming the sweep's baseline as its source", where)  # fmt: skip
-            source = session.get(Model, request.source_model_id or "")
-            if source is None:
-                raise invalid("transfer_fgsm needs source_model_id: an unregularized model of the same task", where)
-            if (source.num_classes, source.in_channels) != (model.num_classes, model.in_channels):
-                raise invalid(f"source model {source.id} has {source.num_classes} classes and "
-                              f"{source.in_channels} channels; the model has {model.num_classes} and "
-                              f"{model.in_channels}", where)  # fmt: skip
-            params["source"] = source.id
+            params["source"] = _transfer_source(session, request, model, task, where)
         try:
             checked = EVAL_SPECS[request.name].make_params(params).to_dict()
         except (TypeError, ValueError) as e:
             raise invalid(str(e), where) from None
         evaluators.append({"name": request.name, "params": checked})
     return evaluators
+
+
+def _transfer_source(session: Session, request: EvaluatorRequest, model: Model | None, task: tuple[int, int] | None,
+                     where: str) -> str:  # fmt: skip
+    """The id of transfer_fgsm's source model, checked against the attacked model's (or the sweep's) task."""
+    if _sweep_trains_source(request, model):
+        return SWEEP_SOURCE
+    named = _named_source(request)
+    source = session.get(Model, named)
+    if source is None:
+        raise invalid("transfer_fgsm needs source_model_id: an unregularized model of the same task"
+                      + (f"; no model {named!r}" if named else ""), where)  # fmt: skip
+    shape = (model.num_classes, model.in_channels) if model is not None else task
+    assert shape is not None, "a sweep's evaluators are checked against its task"
+    if (source.num_classes, source.in_channels) != shape:
+        target = "the model has" if model is not None else "the sweep's task has"
+        raise invalid(f"source model {source.id} has {source.num_classes} classes and {source.in_channels} "
+                      f"channels; {target} {shape[0]} and {shape[1]}", where)  # fmt: skip
+    return source.id
+
+
+def _named_source(request: EvaluatorRequest) -> str:
+    return request.source_model_id or str(request.params.get("source") or "")
+
+
+def _sweep_trains_source(request: EvaluatorRequest, model: Model | None) -> bool:
+    """A sweep's transfer_fgsm that names no source model: the sweep trains an unregularized one."""
+    return request.name == "transfer_fgsm" and model is None and _named_source(request) in ("", SWEEP_SOURCE)
 
 
 MAX_SWEEP_TRAININGS = 48
@@ -146,7 +167,9 @@ _REG_FIELDS = {f"reg.{f.name}" for f in dataclasses.fields(RegSpec)}
 
 def sweep_plan(session: Session, body: SweepCreate) -> tuple[dict[str, Any], list[tuple[dict[str, Any], TrainSpec]]]:
     """(the sweep's stored spec, [(setting, child TrainSpec)]): every grid point for every seed, then one
-    unregularized baseline per seed (reg.alpha = 0, setting {}), each validated as a train job would be."""
+    unregularized baseline per seed (reg.alpha = 0, setting {}), each validated as a train job would be; last, when
+    transfer_fgsm names no source model, the unregularized source it attacks with (PAPER.md: a separately trained
+    model), seed max(seeds) + 1, stored as `source_seed`."""
     unknown = sorted(set(body.grid) - _TRAIN_FIELDS - _REG_FIELDS)
     if unknown:
         raise invalid(f"grid: unknown key(s) {', '.join(unknown)}; use TrainSpec fields (lr, epochs, ...) or "
@@ -159,29 +182,34 @@ def sweep_plan(session: Session, body: SweepCreate) -> tuple[dict[str, Any], lis
                       "itself", "grid.reg.alpha")  # fmt: skip
     points = [dict(zip(body.grid, combo, strict=True)) for combo in itertools.product(*body.grid.values())]
     seeds = list(dict.fromkeys(body.seeds))
-    trainings = (len(points) + 1) * len(seeds)
+    source_seed = max(seeds) + 1 if any(_sweep_trains_source(r, None) for r in body.evaluators) else None
+    trainings = (len(points) + 1) * len(seeds) + (source_seed is not None)
     if trainings > MAX_SWEEP_TRAININGS:
+        source = " and transfer_fgsm's source model" if source_seed is not None else ""
         raise invalid(f"the sweep would train {trainings} models ({len(points)} settings and a baseline, "
-                      f"{len(seeds)} seeds); the limit is {MAX_SWEEP_TRAININGS}", "grid")  # fmt: skip
+                      f"{len(seeds)} seeds{source}); the limit is {MAX_SWEEP_TRAININGS}", "grid")  # fmt: skip
+    runs = [(setting, seed) for setting in [*points, {}] for seed in seeds]
     children: list[tuple[dict[str, Any], TrainSpec]] = []
-    for setting in [*points, {}]:
-        for seed in seeds:
-            extra = nest_dotted({**setting, "seed": seed, **({} if setting else {"reg.alpha": 0.0})})
-            changes = _merge(body.spec, extra)
-            try:
-                spec = train_spec(session, body.preset, changes)
-            except ApiError as e:
-                label = json.dumps(setting) if setting else "the baseline (reg.alpha 0)"
-                raise ApiError(e.status, e.code, f"{label}, seed {seed}: {e.message}", e.details) from None
-            children.append((setting, spec))
+    for setting, seed in runs + ([({}, source_seed)] if source_seed is not None else []):
+        extra = nest_dotted({**setting, "seed": seed, **({} if setting else {"reg.alpha": 0.0})})
+        changes = _merge(body.spec, extra)
+        try:
+            spec = train_spec(session, body.preset, changes)
+        except ApiError as e:
+            label = json.dumps(setting) if setting else "the baseline (reg.alpha 0)"
+            raise ApiError(e.status, e.code, f"{label}, seed {seed}: {e.message}", e.details) from None
+        children.append((setting, spec))
     if all(spec.reg.alpha == 0 for _, spec in children):
         raise invalid("every setting is unregularized: sweep reg.alpha, or set reg.alpha in spec", "grid")
-    evaluators = checked_evaluators(session, body.evaluators, None)
+    task = children[0][1]
+    shape = (dataset_info(task.dataset).num_classes, task.in_channels)
+    evaluators = checked_evaluators(session, body.evaluators, None, shape)
     curves = [e["name"] for e in evaluators if EVAL_SPECS[e["name"]].kind == "curve"]
     select_by = body.select_by or (curves[0] if curves else None)
     if select_by not in curves:
         raise invalid(f"select_by must name one of the sweep's curve evaluators ({', '.join(curves) or 'none'}): "
                       "settings are ranked by the area under that curve", "select_by")  # fmt: skip
     stored = {"preset": body.preset, "spec": body.spec, "grid": body.grid, "seeds": seeds,
-              "evaluators": evaluators, "select_by": select_by, "min_r0_u0": body.min_r0_u0}  # fmt: skip
+              "evaluators": evaluators, "select_by": select_by, "min_r0_u0": body.min_r0_u0,
+              "source_seed": source_seed}  # fmt: skip
     return stored, children

@@ -258,6 +258,8 @@ def submit_sweep(
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="EVALUATOR.KEY=VALUE")] = None,
     select_by: Annotated[str | None, typer.Option(help="the curve evaluator that ranks settings")] = None,
     min_r0_u0: Annotated[float, typer.Option(help="keep settings with R0/U0 at least this")] = 0.9,
+    source: Annotated[str | None, typer.Option(help="transfer_fgsm source model id (default: the sweep trains an "
+                                               "unregularized one)")] = None,
 ) -> None:  # fmt: skip
     """Queue a sweep: every grid combination (plus the unregularized baseline) trained and evaluated; prints its id.
     Follow it with `sth remote watch ID`, then `sth remote sweep-result ID`."""
@@ -266,7 +268,8 @@ def submit_sweep(
     points = dict(parse_param(g) for g in grid)
     scoped = _pairs(param)
     body = {"preset": preset, "spec": _pairs(set_), "grid": points, "seeds": seed or [0],
-            "evaluators": [{"name": a, "params": scoped.get(a, {})} for a in attack],
+            "evaluators": [{"name": a, "params": scoped.get(a, {}), **({"source_model_id": source} if source else {})}
+                           for a in attack],
             "select_by": select_by, "min_r0_u0": min_r0_u0}  # fmt: skip
     out.print(call("POST", "/v1/sweeps", json=body).json()["id"])
 
@@ -287,3 +290,5 @@ def sweep_result(sweep_id: str) -> None:
         table.add_row(label, str(len(row["models"])), f"{row['r0']:.4f}", f"{row['r0_u0']:.3f}", f"{row['auc']:.4f}",
                       "yes" if row["eligible"] else "no", "<-" if row["values"] == chosen else "")  # fmt: skip
     out.print(table)
+    if result.get("source_model"):
+        out.print(f"transfer_fgsm attacked with the sweep's unregularized source model {result['source_model']}")

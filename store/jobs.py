@@ -23,6 +23,10 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.cancelled: frozenset(),
 }
 
+# transfer_fgsm's params["source"] inside a sweep that trains its own unregularized source model: the sweep puts the
+# model's id in its place when it queues the evaluations
+SWEEP_SOURCE = "sweep"
+
 
 def spec_hash(spec: dict[str, Any]) -> str:
     """The sha256 of a job spec's canonical JSON (idempotency keys compare it)."""

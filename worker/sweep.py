@@ -3,7 +3,9 @@ children would starve a one-GPU server); it advances whenever one of its childre
 every running sweep, so a worker that died between a child's end and the advance delays a sweep but cannot stall it.
 
 Advancing is idempotent: each trained model gets one evaluation (the parent row is locked while children are
-added), and the summary is written once, when every child has succeeded.
+added), and the summary is written once, when every child has succeeded. When transfer_fgsm names no source model
+the sweep trains one more, unregularized model (seed `source_seed`); it is not evaluated itself, and the
+evaluations, which attack with it, are queued once it is trained.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session, lazyload
 from sthlib.evaluate.metrics import normalized_auc, r0_u0, select_by_auc
 from sthlib.evaluate.results import RobustnessCurve
 from store.db import session_scope
-from store.jobs import log_line, spec_hash, transition
+from store.jobs import SWEEP_SOURCE, log_line, spec_hash, transition
 from store.models import EvalResult, Job, JobKind, JobStatus, Model
 
 
@@ -44,29 +46,53 @@ def _advance(session: Session, sweep_id: str) -> list[str]:
     if ended_badly:
         _fail(session, sweep, children, ended_badly[0])
         return []
+    source_train = _source_training(sweep, trains)
+    source = models.get(source_train.id) if source_train is not None else None
+    subjects = [t for t in trains if t is not source_train]  # the trainings whose models are evaluated
     queued = []
-    for train in trains:
+    for train in subjects:
         model = models.get(train.id)
-        if train.status is JobStatus.succeeded and model is not None and model.id not in evals:
-            spec = {"model_id": model.id, "evaluators": sweep.spec["evaluators"]}
-            job = Job(kind=JobKind.evaluate, owner_id=sweep.owner_id, parent_id=sweep.id, spec=spec,
-                      spec_hash=spec_hash(spec))  # fmt: skip
-            session.add(job)
-            evals[model.id] = job
-            queued.append(job)
+        if train.status is not JobStatus.succeeded or model is None or model.id in evals:
+            continue
+        evaluators = sweep.spec["evaluators"]
+        if source_train is not None:
+            if source is None:
+                continue  # transfer_fgsm attacks with the sweep's source model: it is still training
+            evaluators = [_with_source(e, source.id) for e in evaluators]
+        spec = {"model_id": model.id, "evaluators": evaluators}
+        job = Job(kind=JobKind.evaluate, owner_id=sweep.owner_id, parent_id=sweep.id, spec=spec,
+                  spec_hash=spec_hash(spec))  # fmt: skip
+        session.add(job)
+        evals[model.id] = job
+        queued.append(job)
     session.flush()
     every = trains + list(evals.values())
     done = sum(c.status is JobStatus.succeeded for c in every)
-    total = 2 * len(trains)
+    total = len(trains) + len(subjects)
     phase = "train" if any(t.status is not JobStatus.succeeded for t in trains) else "evaluate"
     sweep.progress = {"phase": phase, "fraction": round(done / total, 4), "done": done, "jobs": total}
     if done == total:
-        result = summarize(session, sweep, trains, models, evals)
+        result = summarize(session, sweep, subjects, models, evals)
+        result["source_model"] = source.id if source is not None else None
         chosen = result["selected"]
         nothing = f"nothing: no setting keeps R0/U0 >= {result['min_r0_u0']}"
         log_line(session, sweep.id, "selected " + (json.dumps(chosen["values"]) if chosen else nothing))
         transition(session, sweep, JobStatus.succeeded, result=result)
     return [job.id for job in queued]
+
+
+def _source_training(sweep: Job, trains: list[Job]) -> Job | None:
+    """The unregularized model the sweep trains for transfer_fgsm (seed `source_seed`, no other training has it)."""
+    seed = sweep.spec.get("source_seed")  # absent from sweeps created before transfer_fgsm was allowed in them
+    if seed is None:
+        return None
+    return next((t for t in trains if t.spec["seed"] == seed), None)
+
+
+def _with_source(evaluator: dict[str, Any], model_id: str) -> dict[str, Any]:
+    if evaluator["params"].get("source") != SWEEP_SOURCE:
+        return evaluator
+    return {**evaluator, "params": {**evaluator["params"], "source": model_id}}
 
 
 def _fail(session: Session, sweep: Job, children: list[Job], culprit: Job) -> None:

@@ -157,7 +157,8 @@ function sweepTable(result) {
     el("td", {}, row.auc.toFixed(4)), el("td", {}, row.eligible ? "yes" : "no")));
   return el("div", {},
     el("p", {}, `U0 = ${result.u0.toFixed(4)}; selected: `,
-      result.selected ? JSON.stringify(result.selected.values) : `none keeps R0/U0 >= ${result.min_r0_u0}`),
+      result.selected ? JSON.stringify(result.selected.values) : `none keeps R0/U0 >= ${result.min_r0_u0}`,
+      result.source_model ? `; transfer_fgsm's source model: ${result.source_model}` : ""),
     el("table", {}, el("thead", {}, el("tr", {}, ...["setting", "models", "R0", "R0/U0", `AUC ${result.select_by}`, "eligible"].map((h) => el("th", {}, h)))),
       el("tbody", {}, ...rows)));
 }

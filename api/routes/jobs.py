@@ -104,14 +104,17 @@ def create_sweep(body: SweepCreate, session: SessionDep, user: UserDep, queue: Q
                 idempotency_key=body.idempotency_key)  # fmt: skip
     session.add(sweep)
     session.flush()
-    transition(session, sweep, JobStatus.running,
-               progress={"phase": "train", "fraction": 0.0, "done": 0, "jobs": 2 * len(children)})  # fmt: skip
+    source_seed = stored["source_seed"]
+    evaluations = len(children) - (source_seed is not None)  # transfer_fgsm's source model is not evaluated
+    progress = {"phase": "train", "fraction": 0.0, "done": 0, "jobs": len(children) + evaluations}
+    transition(session, sweep, JobStatus.running, progress=progress)
     jobs = [Job(kind=JobKind.train, owner_id=user.id, parent_id=sweep.id, spec=spec.to_dict(),
                 spec_hash=spec.spec_hash()) for _, spec in children]  # fmt: skip
     session.add_all(jobs)
-    settings = len(children) // len(stored["seeds"]) - 1
+    settings = len({json.dumps(setting, sort_keys=True) for setting, _ in children if setting})
+    source = "" if source_seed is None else f", and transfer_fgsm's unregularized source model (seed {source_seed})"
     log_line(session, sweep.id, f"{len(jobs)} trainings queued ({settings} settings and the baseline, seeds "
-             f"{stored['seeds']}); each model is evaluated once it is trained")  # fmt: skip
+             f"{stored['seeds']}{source}); each model is evaluated once it is trained")  # fmt: skip
     session.commit()  # the database holds the jobs before the broker hears of them
     for job in jobs:
         queue.send(job.id)

@@ -70,11 +70,13 @@ def test_a_chunked_upload_past_the_limit_is_refused_by_the_server(served):
 
 def test_a_sweep_with_sth_remote(served):
     sweep = sth(served, "sweep", "--grid", "reg.alpha=[0.1]", "--grid", "reg.threshold=[0.2,0.8]", "-a", "gaussian",
-                "-p", "gaussian.n_images=100", "-p", "gaussian.strengths=[0,0.4]", "--set", "epochs=1",
+                "-p", "gaussian.n_images=100", "-p", "gaussian.strengths=[0,0.4]", "-a", "transfer_fgsm",
+                "-p", "transfer_fgsm.n_images=100", "-p", "transfer_fgsm.strengths=[0,0.2]", "--set", "epochs=1",
                 "--set", "train_limit=600", "--set", "test_limit=100", "--set", "reg.n_images=200")  # fmt: skip
     assert "succeeded" in sth(served, "watch", sweep)
     table = sth(served, "sweep-result", sweep)
     assert "baseline" in table and "U0 =" in table and table.count("0.2") >= 1
+    assert "transfer_fgsm attacked with the sweep's unregularized source model" in table
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])

@@ -113,15 +113,20 @@ def test_a_job_trains_and_evaluates_on_an_uploaded_dataset(api, service, mnist5k
 
 def test_a_sweep_runs_its_trainings_and_evaluations_and_selects(api):
     body = {"preset": "quick", "spec": QUICK["spec"], "grid": {"reg.alpha": [0.1], "reg.threshold": [0.2, 0.8]},
-            "evaluators": [{"name": "gaussian", "params": {"n_images": 100, "strengths": [0, 0.3, 0.6]}}]}  # fmt: skip
+            "evaluators": [{"name": "gaussian", "params": {"n_images": 100, "strengths": [0, 0.3, 0.6]}},
+                           {"name": "transfer_fgsm", "params": {"n_images": 100, "strengths": [0, 0.2]}}]}  # fmt: skip
     sweep = api.post("/v1/sweeps", json=body, headers=auth(api, "alice"))
     assert sweep.status_code == 201, sweep.text
     done = wait_for(api, sweep.json()["id"], timeout=400)
     assert done["status"] == "succeeded", done
     children = api.get("/v1/jobs", params={"parent_id": done["id"]}, headers=auth(api, "alice")).json()["items"]
-    assert sorted(j["kind"] for j in children) == ["evaluate"] * 3 + ["train"] * 3
+    assert sorted(j["kind"] for j in children) == ["evaluate"] * 3 + ["train"] * 4  # + transfer_fgsm's source
     assert all(j["status"] == "succeeded" for j in children)
     result = done["result"]
+    for model_id in [*result["baseline"]["models"], *(m for s in result["settings"] for m in s["models"])]:
+        (transfer,) = api.get(f"/v1/models/{model_id}/results", params={"evaluator": "transfer_fgsm"},
+                              headers=auth(api, "alice")).json()  # fmt: skip
+        assert transfer["data"]["params"]["source"] == result["source_model"] != model_id
     assert len(result["settings"]) == 2 and result["baseline"]["values"] == {} and 0 < result["u0"] <= 1
     eligible = [s for s in result["settings"] if s["eligible"]]
     if eligible:

@@ -8,7 +8,7 @@ from sthlib.evaluate.results import CurvePoint, RobustnessCurve
 from store.blobs import put_blob
 from store.db import session_scope
 from store.jobs import transition
-from store.models import EvalResult, Job, JobKind, JobStatus, Model
+from store.models import EvalResult, Job, JobKind, JobStatus, Model, User
 from tests.api.conftest import auth, client  # noqa: F401  (the API fixture)
 from worker.sweep import advance
 
@@ -133,7 +133,9 @@ def test_cancelling_a_sweep_cancels_its_children_and_retry_plans_it_again(client
         ({"grid": {"reg.alpha": [0.1, 0.2, 0.3, 0.4], "lr": [0.1, 0.01, 0.001, 1e-4], "epochs": [1, 2, 3]}},
          "grid", "the limit is 48"),
         ({"select_by": "boundary", "evaluators": [{"name": "boundary"}]}, "select_by", "curve evaluators"),
-        ({"evaluators": [{"name": "transfer_fgsm"}]}, "evaluators.0", "not available in sweeps"),
+        ({"evaluators": [{"name": "transfer_fgsm", "source_model_id": "nope"}]}, "evaluators.0", "no model 'nope'"),
+        ({"grid": {"reg.alpha": [0.1 * i for i in range(1, 12)]}, "seeds": [0, 1, 2, 3],  # 48, the source is one more
+          "evaluators": [{"name": "gaussian"}, {"name": "transfer_fgsm"}]}, "grid", "transfer_fgsm's source model"),
         ({"spec": {"reg": {"alpha": 0.0}}, "grid": {"reg.threshold": [0.2, 0.8]}}, "grid", "unregularized"),
     ],
 )  # fmt: skip
@@ -143,3 +145,79 @@ def test_a_sweep_that_cannot_run_is_refused_before_anything_is_queued(client, ch
     error = response.json()["error"]
     assert says in error["message"] and error["details"]["field"] == field, error
     assert client.get("/v1/jobs", headers=auth(client)).json()["items"] == []
+
+
+TRANSFER = {**SWEEP, "grid": {"reg.alpha": [0.1, 1.0]}, "seeds": [0],
+            "evaluators": [{"name": "gaussian", "params": {"n_images": 50}},
+                           {"name": "transfer_fgsm", "params": {"n_images": 50}}]}  # fmt: skip
+
+
+def test_a_sweep_trains_the_source_of_transfer_fgsm_and_attacks_every_model_with_it(client):  # noqa: F811
+    url = client.settings.database_url
+    response = client.post("/v1/sweeps", headers=auth(client), json=TRANSFER)
+    assert response.status_code == 201, response.text
+    sweep = response.json()
+    assert sweep["spec"]["source_seed"] == 1 and sweep["progress"]["jobs"] == 4 + 3  # the source is not evaluated
+    trains = children(url, sweep["id"], JobKind.train)
+    (source,) = [job_id for job_id, spec, _ in trains if spec["seed"] == 1]
+    assert [spec["reg"]["alpha"] for job_id, spec, _ in trains if job_id == source] == [0.0]
+    sent = []
+    for job_id, spec, _ in trains:
+        if job_id != source:
+            finish_training(url, job_id, 0.9 - spec["reg"]["alpha"] / 10)
+            advance(url, sweep["id"], sent.append)
+    assert sent == [] and children(url, sweep["id"], JobKind.evaluate) == []  # they wait for the source model
+    finish_training(url, source, 0.9)
+    advance(url, sweep["id"], sent.append)
+    evals = children(url, sweep["id"], JobKind.evaluate)
+    with session_scope(url) as session:
+        source_model = session.scalars(select(Model).where(Model.job_id == source)).one().id
+    assert len(evals) == 3 and sorted(sent) == sorted(j for j, _, _ in evals)
+    assert source_model not in {spec["model_id"] for _, spec, _ in evals}
+    for _, spec, _ in evals:
+        gaussian, transfer = spec["evaluators"]
+        assert transfer["name"] == "transfer_fgsm" and transfer["params"]["source"] == source_model
+        assert "source" not in gaussian["params"]
+    for job_id, _, _ in evals:
+        finish_evaluation(url, job_id, [0.9, 0.5, 0.2])
+        advance(url, sweep["id"], sent.append)
+    done = client.get(f"/v1/jobs/{sweep['id']}", headers=auth(client)).json()
+    assert done["status"] == "succeeded", done
+    result = done["result"]
+    assert result["source_model"] == source_model
+    assert len(result["baseline"]["models"]) == 1 and source_model not in result["baseline"]["models"]
+    assert len(result["settings"]) == 2
+
+
+def test_a_sweep_attacks_with_a_named_source_model_of_its_task(client):  # noqa: F811
+    url = client.settings.database_url
+    with session_scope(url) as session:
+        owner = session.scalars(select(User.id)).first()  # any user will do
+        blob = put_blob(session, b"weights")
+        for name, classes in (("cifar100-net", 100), ("mnist-net", 10)):
+            session.add(Model(id=name, owner_id=owner, name=name, origin="uploaded", arch="small_cnn",
+                              dataset="mnist-5k", color="gray", in_channels=1, num_classes=classes,
+                              input_scale="unit", metrics={}, blob_id=blob.id))  # fmt: skip
+    named = {**TRANSFER, "evaluators": [TRANSFER["evaluators"][0], {**TRANSFER["evaluators"][1],
+                                                                   "source_model_id": "cifar100-net"}]}  # fmt: skip
+    response = client.post("/v1/sweeps", headers=auth(client), json=named)
+    assert response.status_code == 422 and "the sweep's task has 10 and 1" in response.text, response.text
+    named["evaluators"][1]["source_model_id"] = "mnist-net"
+    sweep = client.post("/v1/sweeps", headers=auth(client), json=named).json()
+    assert sweep["spec"]["source_seed"] is None and sweep["progress"]["jobs"] == 6
+    trains = children(url, sweep["id"], JobKind.train)
+    assert len(trains) == 3  # no source training
+    sent = []
+    finish_training(url, trains[0][0], 0.9)
+    advance(url, sweep["id"], sent.append)
+    ((_, spec, _),) = children(url, sweep["id"], JobKind.evaluate)
+    assert spec["evaluators"][1]["params"]["source"] == "mnist-net"
+
+
+def test_retrying_a_sweep_trains_its_transfer_source_again(client):  # noqa: F811
+    url = client.settings.database_url
+    sweep = client.post("/v1/sweeps", headers=auth(client), json=TRANSFER).json()
+    client.post(f"/v1/jobs/{sweep['id']}/cancel", headers=auth(client))
+    again = client.post(f"/v1/jobs/{sweep['id']}/retry", headers=auth(client)).json()
+    assert again["spec"]["source_seed"] == 1 and again["spec"]["evaluators"] == sweep["spec"]["evaluators"]
+    assert sorted(spec["seed"] for _, spec, _ in children(url, again["id"], JobKind.train)) == [0, 0, 0, 1]
