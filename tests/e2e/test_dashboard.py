@@ -18,6 +18,7 @@ def page(served):
             pytest.fail("Chromium is missing (.ci/run installs the Debian package chromium)")
         pytest.skip("needs Chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api.expect.set_options(timeout=15_000)  # a busy CI machine: waits end as soon as the page is there
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(accept_downloads=True)
