@@ -6,7 +6,6 @@ passes its route's limit (at once when Content-Length says so), so an oversized 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import struct
@@ -56,17 +55,14 @@ def file_size(f: IO[bytes]) -> int:
     return size
 
 
-def copy_limited(source: IO[bytes], target: IO[bytes], limit: int, setting: str) -> tuple[int, str]:
-    """Copy an upload to `target`: (size, sha256), or 413 as soon as it passes `limit` bytes."""
-    size, digest = 0, hashlib.sha256()
-    source.seek(0)
-    while piece := source.read(1 << 20):
+def copy_limited(source: IO[bytes], target: IO[bytes], limit: int, setting: str) -> None:
+    """Copy an upload to `target`, or 413 as soon as it passes `limit` bytes."""
+    size = 0
+    for piece in pieces(source):
         size += len(piece)
         if size > limit:
             raise too_large(limit, setting)
-        digest.update(piece)
         target.write(piece)
-    return size, digest.hexdigest()
 
 
 def pieces(f: IO[bytes]) -> Iterator[bytes]:

@@ -95,38 +95,44 @@ def upload_dataset(
     except DatasetError as e:
         raise invalid(str(e), "name") from None
     if find_dataset(session, name) is not None:
-        raise ApiError(409, "conflict", f"dataset upload:{name} already exists; uploads are immutable, "
-                       "choose another name")  # fmt: skip
+        raise _taken(name)
     limit = request.app.state.settings.max_dataset_bytes
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{name}.{uuid.uuid4().hex}.upload"
     try:
         with partial.open("wb") as target:
-            size, sha256 = copy_limited(file.file, target, limit, "STH_MAX_DATASET_BYTES")
+            copy_limited(file.file, target, limit, "STH_MAX_DATASET_BYTES")
         try:
             info, splits = inspect_npz(partial, f"{UPLOAD_PREFIX}{name}", limit)
         except DatasetError as e:
             raise invalid(str(e).replace(str(partial), "the file"), "file") from None
         row = _store(session, user.id, name, partial, {
             "classes": info.num_classes, "channels": info.channels, "size": info.size, "splits": splits,
-            "bytes": size, "sha256": sha256, "description": description})  # fmt: skip
+            "description": description})  # fmt: skip
         partial.replace(folder / f"{name}.npz")
     finally:
         partial.unlink(missing_ok=True)
     return upload_public(row)
 
 
+def _taken(name: str) -> ApiError:
+    return ApiError(409, "conflict", f"dataset upload:{name} already exists; uploads are immutable, choose another "
+                    "name")  # fmt: skip
+
+
 def _store(session: Session, owner_id: str, name: str, path: pathlib.Path, info: dict[str, Any]) -> Dataset:
+    """The file as a blob (which measures and hashes it) and its row; 409 if another upload took the name first."""
     with path.open("rb") as f:
         blob = put_blob(session, pieces(f))
-    row = Dataset(name=name, owner_id=owner_id, blob_id=blob.id, info=info)
+    row = Dataset(name=name, owner_id=owner_id, blob_id=blob.id, info={**info, "bytes": blob.size,
+                                                                       "sha256": blob.sha256})  # fmt: skip
     session.add(row)
     try:
         session.flush()
     except IntegrityError:
         session.rollback()
-        raise ApiError(409, "conflict", f"dataset upload:{name} already exists; choose another name") from None
+        raise _taken(name) from None
     session.refresh(row)
     return row
 
