@@ -85,6 +85,13 @@ async function signIn() {
   await showTab("jobs");
 }
 
+// A select's options drawn again from the server's list, keeping the user's choice (at first: `initial`, if given)
+function fillSelect(select, names, initial = "") {
+  const chosen = select.value || initial;
+  select.replaceChildren(...names.map((name) => el("option", { value: name }, name)));
+  if (chosen) select.value = chosen;
+}
+
 // ---- tabs ------------------------------------------------------------------------------------------------------
 const loaders = { jobs: loadJobs, models: loadModels, submit: loadSubmit, datasets: loadDatasets };
 
@@ -247,11 +254,7 @@ async function loadModels() {
     el("td", {}, m.metrics.test_acc === undefined ? "" : m.metrics.test_acc.toFixed(4)), el("td", {}, m.origin),
     el("td", {}, new Date(m.created_at).toLocaleString()),
     el("td", {}, el("button", { onclick: reportErrors(() => downloadModel(m)) }, "download")))));
-  const curves = evaluators.filter((e) => e.kind === "curve");
-  const select = $("#compare-evaluator");
-  const current = select.value;
-  select.replaceChildren(...curves.map((e) => el("option", { value: e.name }, e.name)));
-  if (current) select.value = current;
+  fillSelect($("#compare-evaluator"), evaluators.filter((e) => e.kind === "curve").map((e) => e.name));
 }
 
 function compareQuery(format) {
@@ -285,10 +288,7 @@ function parseJSON(text, what) {
 
 async function loadSubmit() {
   const [presets, models] = await Promise.all([getJSON("/v1/presets"), getJSON("/v1/models")]);
-  const preset = $("#train-preset");
-  const chosen = preset.value || "quick";
-  preset.replaceChildren(...Object.keys(presets).map((name) => el("option", { value: name }, name)));
-  preset.value = chosen;
+  fillSelect($("#train-preset"), Object.keys(presets), "quick");
   const options = models.map((m) => el("option", { value: m.id }, `${m.name} (${m.owner})`));
   $("#eval-model").replaceChildren(...options);
   $("#eval-source").replaceChildren(el("option", { value: "" }, "none"), ...options.map((o) => o.cloneNode(true)));
@@ -327,10 +327,7 @@ async function loadDatasets() {
     el("td", {}, d.name), el("td", {}, d.origin), el("td", {}, d.classes),
     el("td", {}, `${d.channels} x ${d.size} x ${d.size}`), el("td", {}, d.available ? "yes" : "no"),
     el("td", { title: (d.searched || []).join("\n") }, d.origin === "uploaded" ? `uploaded by ${d.owner}` : (d.available ? d.location : d.how_to_provide)))));
-  const select = $("#sim-dataset");
-  const current = select.value;
-  select.replaceChildren(...datasets.filter((d) => d.available).map((d) => el("option", { value: d.name }, d.name)));
-  if (current) select.value = current;
+  fillSelect($("#sim-dataset"), datasets.filter((d) => d.available).map((d) => d.name));
 }
 
 async function uploadDataset(event) {
