@@ -88,8 +88,10 @@ def upload_dataset(
                               examples=["my-digits"])],
     description: Annotated[str, Form(max_length=500)] = "",
 ) -> DatasetPublic:  # fmt: skip
-    """Upload a dataset as .npz. It is checked (zip of .npy arrays only, never unpickled, size-limited, shapes and
-    labels consistent), stored in the database, and usable at once as upload:NAME in train and eval jobs."""
+    """Upload a dataset as .npz. It is checked (zip of .npy arrays only, never unpickled, size-limited as sent and
+    by every array's header before inflating, shapes and labels consistent), stored in the database, and usable at
+    once as upload:NAME in train and eval jobs. Float images are stored as the uint8 that training reads (x * 255,
+    rounded; labels as int64): then `bytes` and `sha256` are those of the stored file, not of the one sent."""
     try:
         check_upload_name(name)
     except DatasetError as e:
@@ -100,19 +102,23 @@ def upload_dataset(
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{name}.{uuid.uuid4().hex}.upload"
+    uint8_copy = partial.with_suffix(".uint8")
     try:
         with partial.open("wb") as target:
             copy_limited(file.file, target, limit, "STH_MAX_DATASET_BYTES")
         try:
-            info, splits = inspect_npz(partial, f"{UPLOAD_PREFIX}{name}", limit)
+            checked = inspect_npz(partial, f"{UPLOAD_PREFIX}{name}", limit, uint8_copy)
         except DatasetError as e:
             raise invalid(str(e).replace(str(partial), "the file"), "file") from None
-        row = _store(session, user.id, name, partial, {
-            "classes": info.num_classes, "channels": info.channels, "size": info.size, "splits": splits,
-            "description": description})  # fmt: skip
-        partial.replace(folder / f"{name}.npz")
+        kept = uint8_copy if checked.converted else partial  # float images are kept as the uint8 training reads
+        info = checked.info
+        row = _store(session, user.id, name, kept, {
+            "classes": info.num_classes, "channels": info.channels, "size": info.size, "splits": checked.splits,
+            "description": description, "converted_to_uint8": checked.converted})  # fmt: skip
+        kept.replace(folder / f"{name}.npz")
     finally:
         partial.unlink(missing_ok=True)
+        uint8_copy.unlink(missing_ok=True)
     return upload_public(row)
 
 

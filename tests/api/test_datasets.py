@@ -249,3 +249,33 @@ def test_the_app_stops_reading_an_upload_at_its_limit(client):
     anyio.run(client.app, scope, receive, send)
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
     assert 20 <= pulled <= 22  # 5 MiB + 64 KiB of overhead = the 21st message of 256 KiB
+
+
+def test_arrays_are_sized_by_their_headers_and_float_images_are_kept_as_uint8(client):
+    """A header claiming 200 GB behind a zip that declares a few bytes is a 422 before anything is inflated (it
+    was an attempt to allocate 200 GB); float images are stored as the uint8 that training reads."""
+    from numpy.lib import format as npy_format
+
+    claim = io.BytesIO()
+    npy_format.write_array_header_1_0(claim, {"descr": "<f8", "fortran_order": False, "shape": (32_000_000, 28, 28)})
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("images.npy", claim.getvalue() + bytes(64))
+        labels = io.BytesIO()
+        np.save(labels, np.zeros(4, np.int64))
+        archive.writestr("labels.npy", labels.getvalue())
+    response = upload(client, raw.getvalue(), name="claims")
+    assert response.status_code == 422, response.text
+    assert "by their headers" in response.json()["error"]["message"]
+    rng = np.random.default_rng(5)
+    images = rng.random((20, 8, 8, 3))
+    sent = npz_bytes(compressed=True, images=images, labels=np.arange(20) % 3, test_images=images[:4],
+                     test_labels=np.arange(4))  # fmt: skip
+    body = upload(client, sent, name="floats").json()
+    stored = (uploads_dir() / "floats.npz").read_bytes()
+    assert body["sha256"] == hashlib.sha256(stored).hexdigest() != hashlib.sha256(sent).hexdigest()
+    assert body["bytes"] == len(stored) and body["splits"] == {"train": 20, "test": 4} and body["channels"] == 3
+    with np.load(uploads_dir() / "floats.npz") as f:
+        assert f["images"].dtype == np.uint8
+    x, _ = load_dataset("upload:floats", "train", "rgb")
+    assert np.array_equal(x, np.rint(images * 255).astype(np.uint8).transpose(0, 3, 1, 2))

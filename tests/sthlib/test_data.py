@@ -1,4 +1,6 @@
 import gzip
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +138,115 @@ def test_foolbox_samples(dataset, shape):
 
     x, y = foolbox_samples(dataset)
     assert x.shape == shape and x.dtype == np.uint8 and y.dtype == np.int64 and len(y) == 20
+
+
+def npy_bytes(shape, descr="<f8", data=b"", fortran_order=False):
+    """A .npy member whose header claims any shape, followed by any data (a lying file, as a client could send)."""
+    from numpy.lib import format as npy_format
+
+    out = io.BytesIO()
+    npy_format.write_array_header_1_0(out, {"descr": descr, "fortran_order": fortran_order, "shape": shape})
+    return out.getvalue() + data
+
+
+def write_npz(path, members, compression=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(f"{name}.npy", data)
+    return path
+
+
+def _damaged_deflate(path):
+    """A valid header and 16 KiB of the images' data, then a deflate block of the reserved type 3 (zlib.error; the
+    old reader let it escape as a 500). Written as a stored member, then relabelled deflated with its sizes."""
+    import struct
+    import zlib
+
+    head = npy_bytes((64, 8, 8))
+    deflate = zlib.compressobj(wbits=-15)
+    stream = deflate.compress(head + bytes(16384)) + deflate.flush(zlib.Z_FULL_FLUSH) + b"\xff" * 64
+    write_npz(path, {"images": stream, "labels": npy_bytes((64,), "<i8", bytes(512))}, zipfile.ZIP_STORED)
+    data = bytearray(path.read_bytes())
+    directory = data.index(b"PK\x01\x02")
+    for start, method, size in ((0, 8, 22), (directory, 10, 24)):  # the images' local header and directory entry
+        data[start + method : start + method + 2] = struct.pack("<H", zipfile.ZIP_DEFLATED)
+        data[start + size : start + size + 4] = struct.pack("<I", len(head) + 64 * 64 * 8)
+    path.write_bytes(bytes(data))
+
+
+def _claims_200_gb(path):
+    write_npz(path, {"images": npy_bytes((32_000_000, 28, 28), data=bytes(64)), "labels": npy_bytes((4,), "<i8")})
+
+
+def _longer_than_claimed(path):
+    write_npz(
+        path, {"images": npy_bytes((4, 8, 8), data=bytes(4 * 64 * 8 + 8)), "labels": npy_bytes((4,), "<i8", bytes(32))}
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [(_claims_200_gb, "by their headers"), (_damaged_deflate, "damaged"), (_longer_than_claimed, "more data")],
+)
+def test_an_npz_is_judged_by_its_headers_and_streamed_data(tmp_path, make, says):
+    """A header's claim is checked before anything is inflated (the zip itself says the member is tiny: the old
+    check trusted that and allocated 200 GB); damaged or over-long data is a DatasetError, never a crash."""
+    from sthlib.data.npz import inspect_npz
+
+    path = tmp_path / "lying.npz"
+    make(path)
+    with pytest.raises(DatasetError, match=says):
+        inspect_npz(path, "upload:lying", 1 << 30)
+
+
+def test_float_images_are_checked_and_converted_a_chunk_at_a_time(tmp_path, monkeypatch):
+    """The memory issue's file in small: float64 zeros inflating to 31 MB. Checking it, writing its uint8 copy and
+    reading it back hold a few chunks and the uint8 result, never the float array (tracemalloc sees numpy's
+    allocations)."""
+    import tracemalloc
+
+    from sthlib.data import npy
+    from sthlib.data.npz import NpzSource, inspect_npz
+
+    monkeypatch.setattr(npy, "CHUNK_BYTES", 1 << 20)
+    path = tmp_path / "zeros.npz"
+    np.savez_compressed(path, images=np.zeros((5000, 28, 28)), labels=np.zeros(5000, np.int64))
+    floats, uint8 = 5000 * 28 * 28 * 8, 5000 * 28 * 28
+    tracemalloc.start()
+    try:
+        checked = inspect_npz(path, "upload:zeros", 1 << 30, tmp_path / "copy.npz")
+        checking = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        images, labels = NpzSource(path).read(path, "train")
+        reading = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert checked.converted and checked.splits == {"train": 5000}
+    assert checking < floats // 4, checking  # before: the whole float array and more
+    assert reading < uint8 + floats // 4, reading
+    assert images.shape == (5000, 1, 28, 28) and images.dtype == np.uint8 and not images.any()
+    copied, copied_labels = NpzSource(tmp_path / "copy.npz").read(tmp_path / "copy.npz", "train")
+    assert np.array_equal(copied, images) and np.array_equal(copied_labels, labels)
+
+
+def test_an_uploads_uint8_copy_reads_exactly_as_its_floats(tmp_path):
+    from sthlib.data.npz import inspect_npz
+
+    rng = np.random.default_rng(4)
+    floats = tmp_path / "floats.npz"
+    images = np.asfortranarray(rng.random((6, 8, 8, 3), np.float32))  # NHWC, stored column-major
+    np.savez(floats, images=images, labels=np.arange(6), test_images=rng.random((3, 3, 8, 8)),
+             test_labels=np.arange(3, dtype=np.uint8), extra=np.ones(2))  # fmt: skip
+    checked = inspect_npz(floats, "upload:f", 1 << 30, tmp_path / "copy.npz")
+    assert checked.converted and checked.info.num_classes == 6
+    with np.load(tmp_path / "copy.npz") as f:
+        assert sorted(f.files) == ["images", "labels", "test_images", "test_labels"]
+        assert f["images"].dtype == np.uint8 and f["test_labels"].dtype == np.int64
+    for split in ("train", "test"):
+        for color in ("gray", "rgb"):
+            a, b = (load_dataset(f"npz:{p}", split, color) for p in (floats, tmp_path / "copy.npz"))
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    uint8 = tmp_path / "uint8.npz"
+    np.savez(uint8, images=rng.integers(0, 256, (4, 8, 8), dtype=np.uint8), labels=np.arange(4))
+    assert not inspect_npz(uint8, "upload:u", 1 << 30, tmp_path / "unused.npz").converted
+    assert not (tmp_path / "unused.npz").exists()
