@@ -35,8 +35,7 @@ POSTGRES_ADMIN = os.environ.get("STH_TEST_POSTGRES_URL", "postgresql+psycopg://p
 
 
 def clear_caches() -> None:
-    for cached in (similarity._train_images, similarity._unit_vectors, similarity._summary):
-        cached.cache_clear()
+    similarity.clear_caches()
 
 
 def timed(call: Callable[[], Any], repeats: int) -> tuple[float, float]:
