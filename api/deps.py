@@ -32,6 +32,7 @@ def current_user(session: SessionDep, credentials: BearerDep) -> User:
     if credentials is None:
         raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
     user = authenticate(session, credentials.credentials)
+    session.commit()  # ends the key's last_used_at write now: no request holds its row until it ends
     if user is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API key")
     return user

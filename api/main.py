@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from api import errors, metrics
+from api import admission, errors, metrics
+from api.lifecycle import Drain
 from api.queue import JobQueue
 from api.routes import catalogue, datasets, health, jobs, models, users
 from api.uploads import UploadLimits
@@ -20,6 +22,7 @@ from store.db import migrate, session_factory
 from store.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+STREAM_POLL_THREADS = 4
 DASHBOARD = Path(__file__).parent / "dashboard"  # static files: the dashboard is a client of /v1 like any other
 
 DESCRIPTION = """Train CNNs with the pixel-similarity regularizer S^Th and attack them.
@@ -36,14 +39,20 @@ def create_app(settings: Settings | None = None, migrate_on_start: bool = True) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate_on_start:
             migrate(settings.database_url)
+        admission.size_thread_pool(app)
+        # event streams poll the database on threads of their own: open streams never take the admitted requests'
+        app.state.stream_polls = anyio.CapacityLimiter(STREAM_POLL_THREADS)
+        app.state.drain.hook_signals()
         yield
 
     # Swagger UI and ReDoc assets are served by this app itself: no CDN, so /docs works on an air-gapped server
     app = FastAPIOffline(title="STh Lab", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    app.state.sessions = session_factory(settings.database_url)
+    app.state.sessions = session_factory(settings.database_url, settings.api_concurrency)
     app.state.queue = JobQueue(settings.broker_url)
+    app.state.drain = Drain()
     errors.install(app)
+    admission.install(app, settings.api_concurrency, settings.api_queue_wait_s, settings.api_queue_max)
     app.state.metrics = metrics.install(app, app.state.sessions)
     upload_limits = {("POST", "/v1/models"): (settings.max_upload_bytes, "STH_MAX_UPLOAD_BYTES"),
                      ("POST", "/v1/datasets"): (settings.max_dataset_bytes, "STH_MAX_DATASET_BYTES")}  # fmt: skip

@@ -20,8 +20,21 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # shipped inside the package: wheels find it too
 
 
-def make_engine(url: str, **options: Any) -> Engine:
-    """An engine; SQLite gets its folder created, foreign keys enforced and a busy timeout (API and worker share it)."""
+POOL_MARGIN = 8  # connections beyond the API's request slots: event streams, /readyz, /metrics, a worker's threads
+
+
+def make_engine(url: str, slots: int | None = None, **options: Any) -> Engine:
+    """An engine whose pool holds a connection for every request the API serves at once (a request never waits for a
+    connection while holding another resource), and on PostgreSQL statement, lock and idle-in-transaction timeouts,
+    so that no statement, lock wait or forgotten transaction lasts for ever. SQLite gets its folder created, foreign
+    keys enforced and a busy timeout (API and worker share the file). `slots`: requests served at once (default
+    STH_API_CONCURRENCY)."""
+    settings = get_settings()
+    slots = settings.api_concurrency if slots is None else slots
+    pooled = "poolclass" not in options  # migrations run unpooled, without timeouts (a migration may take long)
+    if pooled:
+        options = {"pool_size": slots + POOL_MARGIN, "max_overflow": POOL_MARGIN,
+                   "pool_timeout": 10, **options}  # fmt: skip
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
@@ -34,16 +47,20 @@ def make_engine(url: str, **options: Any) -> Engine:
             cursor.close()
 
         return engine
+    if url.startswith("postgresql") and pooled:
+        ms = {"statement_timeout": settings.db_statement_timeout_s, "lock_timeout": settings.db_lock_timeout_s,
+              "idle_in_transaction_session_timeout": settings.db_idle_in_transaction_s}  # fmt: skip
+        options.setdefault("connect_args", {"options": " ".join(f"-c {k}={round(v * 1000)}" for k, v in ms.items())})
     return create_engine(url, pool_pre_ping=True, **options)
 
 
 @lru_cache
-def engine_for(url: str) -> Engine:
-    return make_engine(url)
+def engine_for(url: str, slots: int | None = None) -> Engine:
+    return make_engine(url, slots)
 
 
-def session_factory(url: str | None = None) -> sessionmaker[Session]:
-    return sessionmaker(engine_for(url or get_settings().database_url), expire_on_commit=False)
+def session_factory(url: str | None = None, slots: int | None = None) -> sessionmaker[Session]:
+    return sessionmaker(engine_for(url or get_settings().database_url, slots), expire_on_commit=False)
 
 
 @contextmanager

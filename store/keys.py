@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from store.models import ApiKey, Role, User, utcnow
 
@@ -43,15 +45,41 @@ def create_key(session: Session, user: User, name: str = "") -> str:
     return token
 
 
+TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
+
+
 def authenticate(session: Session, token: str) -> User | None:
-    """The user a token belongs to, or None (unknown, wrong or revoked)."""
+    """The user a token belongs to, or None (unknown, wrong or revoked); the caller commits at once (see `touch`)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    key = session.scalars(select(ApiKey).where(ApiKey.prefix == key_prefix(token))).first()
+    key = session.scalars(
+        select(ApiKey).where(ApiKey.prefix == key_prefix(token)).options(joinedload(ApiKey.user))
+    ).first()
     if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, _hash(token)):
         return None
-    key.last_used_at = utcnow()
+    touch(session, key)
     return key.user
+
+
+def touch(session: Session, key: ApiKey) -> None:
+    """Record when a key was last used, at most once per TOUCH_EVERY, without ever waiting for another request:
+    the row is updated only if nobody holds its lock (SKIP LOCKED; SQLite has no row locks), and the caller commits
+    at once, so a busy key's row is never locked across a request (a lock held while a request waited for a thread
+    once locked up the API: every thread waited on the row)."""
+    now = utcnow()
+    if key.last_used_at is not None and now - _aware(key.last_used_at) < TOUCH_EVERY:
+        return
+    free = select(ApiKey.id).where(ApiKey.id == key.id).with_for_update(skip_locked=True).scalar_subquery()
+    stale = or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - TOUCH_EVERY)
+    done = session.execute(update(ApiKey).where(ApiKey.id == free, stale).values(last_used_at=now),
+                           execution_options={"synchronize_session": False})  # fmt: skip
+    if done.rowcount:  # type: ignore[attr-defined]
+        set_committed_value(key, "last_used_at", now)  # what the row holds now, without writing it again
+
+
+def _aware(when: datetime) -> datetime:
+    """SQLite returns naive datetimes; they are UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def find_user(session: Session, name: str) -> User | None:

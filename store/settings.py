@@ -24,6 +24,22 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(default=10.0, description="a running job's worker touches it this often")
     heartbeat_timeout_s: float = Field(default=120.0, description="a running job silent this long is orphaned")
     reconcile_every_s: float = Field(default=60.0, description="how often a worker looks for orphaned jobs")
+    api_concurrency: int = Field(
+        default=32, ge=1, description="requests the API serves at once; the others wait (see api_queue_wait_s)"
+    )
+    api_queue_wait_s: float = Field(
+        default=2.0, ge=0, description="longest wait for a free slot before a request is answered 503 (saturated)"
+    )
+    api_queue_max: int = Field(default=256, ge=0, description="requests that may wait for a slot; beyond: 503 at once")
+    db_statement_timeout_s: float = Field(
+        default=15.0, gt=0, description="PostgreSQL: longest statement of the API and workers (statement_timeout)"
+    )
+    db_lock_timeout_s: float = Field(
+        default=5.0, gt=0, description="PostgreSQL: longest wait for a row or table lock (lock_timeout)"
+    )
+    db_idle_in_transaction_s: float = Field(
+        default=60.0, gt=0, description="PostgreSQL: a session idle inside a transaction this long is ended"
+    )
 
 
 RUN_JOB_TASK = "sth.run_job"  # the one Celery task; the API sends it by name and never imports the worker

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -32,6 +31,7 @@ from store.jobs import log_line, spec_hash, transition
 from store.models import Job, JobKind, JobLog, JobStatus, Model, User
 
 router = APIRouter(prefix="/v1", tags=["jobs"], responses=responses(401))
+RECONNECT_MS = 1000  # sent when the server drains: clients reconnect after this long
 
 
 def job_public(session: Session, job: Job, model_ids: dict[str, str] | None = None) -> JobPublic:
@@ -232,7 +232,7 @@ async def job_events(
     as the event id, so Last-Event-ID resumes), and `end` when the job has finished."""
     get_job_or_404(session, job_id)
     session.commit()  # end the request's transaction now: a stream must not hold a lock for its lifetime
-    sessions = request.app.state.sessions
+    sessions, drain, polls = request.app.state.sessions, request.app.state.drain, request.app.state.stream_polls
     last_log = int(request.headers.get("last-event-id", "0") or 0)
 
     def fetch(after: int) -> tuple[dict[str, Any], list[JobLog]]:
@@ -247,7 +247,7 @@ async def job_events(
         nonlocal last_log
         previous = None
         while True:
-            state, lines = await run_in_threadpool(fetch, last_log)
+            state, lines = await anyio.to_thread.run_sync(fetch, last_log, limiter=polls)
             for line in lines:
                 payload = {"level": line.level, "message": line.message, "at": line.created_at.isoformat()}
                 yield f"event: log\nid: {line.id}\ndata: {json.dumps(payload)}\n\n"
@@ -260,6 +260,8 @@ async def job_events(
                 return
             if await request.is_disconnected():
                 return
-            await asyncio.sleep(poll_s)
+            if await drain.sleep(poll_s):  # the server is stopping: the client reconnects with Last-Event-ID
+                yield f"retry: {RECONNECT_MS}\n\n"
+                return
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

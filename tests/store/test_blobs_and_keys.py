@@ -51,3 +51,35 @@ def test_user_names_are_unique(database_url):
         create_user(session, "dup")
         with pytest.raises(ValueError, match="exists already"):
             create_user(session, "dup")
+
+
+def test_last_used_at_is_written_once_a_minute_and_never_waits_for_a_lock(database_url):
+    """Authentication must not queue behind another transaction that holds the key's row (that locked up the API
+    under 45 concurrent requests with one key): the write is skipped, not waited for."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, text, update
+
+    from store.db import engine_for
+
+    with session_scope(database_url) as session:
+        token = create_key(session, create_user(session, "lead", Role.admin))
+    with session_scope(database_url) as session:
+        authenticate(session, token)
+        first = session.scalars(select(ApiKey.last_used_at)).one()
+    with session_scope(database_url) as session:
+        authenticate(session, token)
+        assert session.scalars(select(ApiKey.last_used_at)).one() == first  # throttled: not written again
+    with session_scope(database_url) as session:  # a minute later
+        session.execute(update(ApiKey).values(last_used_at=utcnow() - timedelta(minutes=2)))
+    if not database_url.startswith("postgresql"):
+        return  # SQLite has no row locks: its writers wait on the database's busy timeout
+    with engine_for(database_url).connect() as holder:
+        holder.execute(text("SELECT id FROM api_keys FOR UPDATE"))  # another transaction holds the row
+        with session_scope(database_url) as session:
+            session.execute(text("SET LOCAL lock_timeout = '2s'"))  # waiting would fail this test, not hang it
+            assert authenticate(session, token).name == "lead"
+        holder.rollback()
+    with session_scope(database_url) as session:
+        authenticate(session, token)
+        assert session.scalars(select(ApiKey.last_used_at)).one() > first  # written once the row is free
