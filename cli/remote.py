@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Column, Table
+
+from cli.events import follow
 
 remote = typer.Typer(help="Use a running STh Lab server (STH_URL, default http://127.0.0.1:8000; STH_API_KEY).")
 out = Console()
@@ -80,6 +83,21 @@ def submit_eval(
     out.print(job["id"])
 
 
+def _events(c: httpx.Client, job_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        yield from follow(c, job_id)
+    except httpx.HTTPStatusError as e:
+        try:
+            message = e.response.json()["error"]["message"]
+        except (ValueError, KeyError):
+            message = e.response.text
+        err.print(f"[red]error {e.response.status_code}:[/red] {message}")
+        raise typer.Exit(1) from None
+    except httpx.TransportError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+
+
 @remote.command("watch")
 def watch(job_id: str) -> None:
     """Follow a job's progress and log lines until it ends (server-sent events)."""
@@ -88,22 +106,16 @@ def watch(job_id: str) -> None:
     status = "?"
     with client() as c, Progress(*columns, console=err) as bar:
         task = bar.add_task(job_id[:8], total=1.0)
-        with c.stream("GET", f"/v1/jobs/{job_id}/events", timeout=None) as response:
-            event = ""
-            for line in response.iter_lines():
-                if line.startswith("event: "):
-                    event = line.removeprefix("event: ")
-                elif line.startswith("data: "):
-                    data = json.loads(line.removeprefix("data: "))
-                    if event == "log":
-                        bar.console.log(data["message"])
-                    elif event == "progress":
-                        progress = data.get("progress", {})
-                        status = data["status"]
-                        bar.update(task, completed=progress.get("fraction", 0.0),
-                                   description=f"{job_id[:8]} {status} {progress.get('phase', '')}")  # fmt: skip
-                    elif event == "end":
-                        status = data["status"]
+        for event, data in _events(c, job_id):
+            if event == "log":
+                bar.console.log(data["message"])
+            elif event == "progress":
+                progress = data.get("progress", {})
+                status = data["status"]
+                bar.update(task, completed=progress.get("fraction", 0.0),
+                           description=f"{job_id[:8]} {status} {progress.get('phase', '')}")  # fmt: skip
+            elif event == "end":
+                status = data["status"]
     out.print(f"job {job_id}: {status}")
     if status != "succeeded":
         raise typer.Exit(1)

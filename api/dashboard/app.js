@@ -186,31 +186,46 @@ async function openJob(jobId) {
   $("#detail-id").textContent = jobId;
   $("#detail-log").textContent = "";
   await renderResult(jobId);
-  const response = await api(`/v1/jobs/${jobId}/events`, { signal });
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const message = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        let event = "message";
-        let data = "";
-        for (const line of message.split("\n")) {
-          if (line.startsWith("event: ")) event = line.slice(7);
-          else if (line.startsWith("data: ")) data += line.slice(6);
+  // a stream that ends without "end" (the server drains or restarts) is resumed from the last log line seen
+  let lastId = "";
+  let retryMs = 1000;
+  let ended = false;
+  while (!ended && !signal.aborted) {
+    try {
+      const headers = lastId ? { "Last-Event-ID": lastId } : {};
+      const response = await api(`/v1/jobs/${jobId}/events`, { signal, headers });
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const message = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let event = "message";
+          let data = "";
+          for (const line of message.split("\n")) {
+            if (line.startsWith("event: ")) event = line.slice(7);
+            else if (line.startsWith("data: ")) data += line.slice(6);
+            else if (line.startsWith("id: ")) lastId = line.slice(4);
+            else if (line.startsWith("retry: ")) retryMs = Number(line.slice(7)) || retryMs;
+          }
+          const payload = data ? JSON.parse(data) : {};
+          if (event === "log") $("#detail-log").append(`${payload.at.slice(11, 19)} ${payload.level === "error" ? "ERROR " : ""}${payload.message}\n`);
+          if (event === "end") {
+            ended = true;
+            await renderResult(jobId);
+          }
         }
-        const payload = data ? JSON.parse(data) : {};
-        if (event === "log") $("#detail-log").append(`${payload.at.slice(11, 19)} ${payload.level === "error" ? "ERROR " : ""}${payload.message}\n`);
-        if (event === "end") await renderResult(jobId);
       }
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      if (error instanceof ApiError && !error.message.startsWith("503")) throw error;
+      // the server is unreachable or saturated: try again below
     }
-  } catch (error) {
-    if (error.name !== "AbortError") throw error;
+    if (!ended) await new Promise((resolve) => setTimeout(resolve, retryMs));
   }
 }
 

@@ -63,6 +63,33 @@ def test_events_stream_progress_logs_and_end(client):
     assert json.loads(events[1][-1].removeprefix("data: "))["status"] == "succeeded"
 
 
+def test_a_draining_server_ends_event_streams_and_the_client_resumes_from_last_event_id(client):
+    """On SIGTERM uvicorn waits for every open response; a stream follows its job for hours, so it must end (with a
+    retry hint) as soon as the server drains, and the client's reconnection must lose and repeat no log line."""
+    job = client.post("/v1/train-jobs", json=QUICK, headers=auth(client)).json()
+    with session_scope(client.settings.database_url) as session:
+        transition(session, session.get(Job, job["id"]), JobStatus.running)
+        log_line(session, job["id"], "line 1")
+    url = f"/v1/jobs/{job['id']}/events"
+    with client.stream("GET", url, headers=auth(client)) as response:
+        lines = []
+        for line in response.iter_lines():
+            lines.append(line)
+            if line.startswith("event: progress"):
+                client.app.state.drain.start()  # what SIGTERM does
+        text = "\n".join(lines)
+    assert "event: end" not in text and text.rstrip().endswith("retry: 1000") and "line 1" in text
+    last_id = next(line.removeprefix("id: ") for line in lines if line.startswith("id: "))
+    client.app.state.drain.event.clear()  # the server (or another replica) is back
+    with session_scope(client.settings.database_url) as session:
+        log_line(session, job["id"], "line 2")
+        transition(session, session.get(Job, job["id"]), JobStatus.succeeded)
+    headers = {**auth(client), "Last-Event-ID": last_id}
+    with client.stream("GET", url, headers=headers) as response:
+        resumed = "".join(response.iter_text())
+    assert "line 2" in resumed and "line 1" not in resumed and "event: end" in resumed
+
+
 def test_catalogue_and_health(client):
     names = [e["name"] for e in client.get("/v1/evaluators", headers=auth(client)).json()]
     assert "boundary" in names and "corruption" in names
