@@ -15,6 +15,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import admission, errors, metrics
 from api.lifecycle import Drain
+from api.limits import BodyLimits
 from api.queue import JobQueue
 from api.routes import catalogue, datasets, health, jobs, models, users
 from api.uploads import UploadLimits
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None, migrate_on_start: bool = True) 
     upload_limits = {("POST", "/v1/models"): (settings.max_upload_bytes, "STH_MAX_UPLOAD_BYTES"),
                      ("POST", "/v1/datasets"): (settings.max_dataset_bytes, "STH_MAX_DATASET_BYTES")}  # fmt: skip
     app.add_middleware(UploadLimits, limits=upload_limits)
+    app.add_middleware(BodyLimits, max_json_bytes=settings.max_json_bytes, timeout_s=settings.body_timeout_s,
+                       uploads=upload_limits.keys())  # fmt: skip
     for module in (health, catalogue, datasets, jobs, models, users):
         app.include_router(module.router)
     app.mount("/dashboard", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")

@@ -21,6 +21,15 @@ class Settings(BaseSettings):
     max_dataset_bytes: int = Field(
         default=1 << 30, description="largest dataset upload, and the most its arrays may take uncompressed"
     )
+    max_json_bytes: int = Field(
+        default=1 << 20, ge=1, description="largest request body other than an upload (JSON); larger ones get 413"
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="a request body other than an upload's must arrive whole within this, and no body (uploads "
+        "included) may pause longer between two pieces; 408 otherwise, and the connection is closed",
+    )
     heartbeat_s: float = Field(default=10.0, description="a running job's worker touches it this often")
     heartbeat_timeout_s: float = Field(default=120.0, description="a running job silent this long is orphaned")
     reconcile_every_s: float = Field(default=60.0, description="how often a worker looks for orphaned jobs")
