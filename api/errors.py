@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.inputs import InputError
+
+log = logging.getLogger(__name__)
 
 
 class ErrorDetail(BaseModel):
@@ -83,8 +90,45 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
+def _field(error: Any) -> str:
+    """The dotted field of one pydantic error, down to the key an InputError names inside a dict field."""
+    cause = (error.get("ctx") or {}).get("error")
+    where = [*error["loc"], *(cause.path if isinstance(cause, InputError) else ())]
+    return ".".join(str(p) for p in where if p != "body")
+
+
+class InternalErrors:
+    """ASGI middleware: an exception no handler turned into an answer becomes a JSON 500 (code "internal") instead
+    of Starlette's text/plain, logged here with its traceback; its text stays in the log, never in the answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            log.exception("unexpected error answering %s %s", scope.get("method"), scope.get("path"))
+            if started:  # the status line is out: nothing can be answered any more
+                raise
+            body = error_body("internal", "internal error: the server failed to answer; it is logged, please "
+                              "report the time and request")  # fmt: skip
+            await JSONResponse(body, status_code=500)(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
     typed_validation_errors(app)
+    app.add_middleware(InternalErrors)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -92,14 +136,22 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-                  for e in exc.errors()]  # fmt: skip
+        errors = [{"field": _field(e), "message": e["msg"]} for e in exc.errors()]
         fields = ", ".join(e["field"] for e in errors)
         return JSONResponse(error_body("invalid", f"invalid request: {fields}", errors), status_code=422)
 
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> JSONResponse:
+        """The database refused a value (out of its column's range, too long, a character it cannot store): the
+        client's value, since the server's own are checked; every field the edge knows of is refused before."""
+        log.warning("database refused a value of %s %s: %s", request.method, request.url.path, exc.orig)
+        message = "a value is out of range or not storable; check lengths, numbers and characters"
+        return JSONResponse(error_body("invalid", message), status_code=422)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                413: "too_large"}  # fmt: skip
         message = str(exc.detail)
         if exc.status_code == 413 and UPLOAD_LIMIT_KEY in request.scope:  # set by api.uploads.UploadLimits
             message = too_large(*request.scope[UPLOAD_LIMIT_KEY]).message

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from api.inputs import JsonObject, Name, Name128, check_json
 from store.models import JobKind, JobStatus
+
+IdempotencyKey = Annotated[Name128 | None, Field(description="the same key returns the same job")]
+Grid = Annotated[dict[str, list[Any]], AfterValidator(check_json)]
 
 
 class TrainJobCreate(BaseModel):
@@ -15,15 +19,15 @@ class TrainJobCreate(BaseModel):
         {"preset": "quick", "spec": {"epochs": 1}, "idempotency_key": "quick-demo-1"},
         {"preset": "fashion-mnist+fashion-mnist", "spec": {"seed": 1, "reg": {"alpha": 10.0, "threshold": 0.4}}},
     ]})  # fmt: skip
-    preset: str | None = Field(None, description="start from a preset (GET /v1/presets); null: the defaults")
-    spec: dict[str, Any] = Field(default_factory=dict, description="TrainSpec fields to change (reg nested)")
-    idempotency_key: str | None = Field(None, max_length=128, description="the same key returns the same job")
+    preset: Name | None = Field(None, description="start from a preset (GET /v1/presets); null: the defaults")
+    spec: JsonObject = Field(default_factory=dict, description="TrainSpec fields to change (reg nested)")
+    idempotency_key: IdempotencyKey = None
 
 
 class EvaluatorRequest(BaseModel):
-    name: str = Field(description="an evaluator of GET /v1/evaluators")
-    params: dict[str, Any] = Field(default_factory=dict)
-    source_model_id: str | None = Field(None, description="transfer_fgsm: the unregularized source model")
+    name: Name = Field(description="an evaluator of GET /v1/evaluators")
+    params: JsonObject = Field(default_factory=dict)
+    source_model_id: Name | None = Field(None, description="transfer_fgsm: the unregularized source model")
 
 
 class EvalJobCreate(BaseModel):
@@ -31,9 +35,9 @@ class EvalJobCreate(BaseModel):
         {"model_id": "MODEL_ID", "evaluators": [{"name": "gaussian", "params": {"n_images": 500}},
                                                  {"name": "boundary", "params": {"steps": 10, "n_images": 100}}]},
     ]})  # fmt: skip
-    model_id: str
+    model_id: Name
     evaluators: list[EvaluatorRequest] = Field(min_length=1)
-    idempotency_key: str | None = Field(None, max_length=128)
+    idempotency_key: IdempotencyKey = None
 
 
 class SweepCreate(BaseModel):
@@ -42,9 +46,9 @@ class SweepCreate(BaseModel):
          "grid": {"reg.alpha": [0.1, 1.0], "reg.threshold": [0.2, 0.8]}, "seeds": [0],
          "evaluators": [{"name": "gaussian", "params": {"n_images": 500}}], "select_by": "gaussian"},
     ]})  # fmt: skip
-    preset: str | None = Field(None, description="start from a preset (GET /v1/presets); null: the defaults")
-    spec: dict[str, Any] = Field(default_factory=dict, description="TrainSpec fields every training shares")
-    grid: dict[str, list[Any]] = Field(
+    preset: Name | None = Field(None, description="start from a preset (GET /v1/presets); null: the defaults")
+    spec: JsonObject = Field(default_factory=dict, description="TrainSpec fields every training shares")
+    grid: Grid = Field(
         min_length=1,
         description="field -> values, e.g. reg.alpha, reg.threshold; "
         "every combination is trained (reg.alpha 0, the baseline, is added)",
@@ -55,9 +59,9 @@ class SweepCreate(BaseModel):
         description="run on every trained model; transfer_fgsm without source_model_id attacks with an "
         "unregularized source model the sweep trains (seed max(seeds) + 1)",
     )
-    select_by: str | None = Field(None, description="the curve evaluator that ranks settings (default: the first)")
+    select_by: Name | None = Field(None, description="the curve evaluator that ranks settings (default: the first)")
     min_r0_u0: float = Field(0.9, gt=0, le=1, description="keep settings whose clean accuracy R0 >= this * U0")
-    idempotency_key: str | None = Field(None, max_length=128)
+    idempotency_key: IdempotencyKey = None
 
 
 class JobError(BaseModel):

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError, invalid, not_found
 from api.schemas import EvalJobCreate, EvaluatorRequest, SweepCreate
 from api.similarity import check_pairs
+from api.spectypes import check_fields
 from sthlib.data import (
     UPLOAD_PREFIX,
     DatasetError,
@@ -34,7 +35,7 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in changes.items():
         if key == "reg" and isinstance(value, dict):
-            merged["reg"] = {**base.get("reg", {}), **value}
+            merged["reg"] = {**(base.get("reg") or {}), **value}
         else:
             merged[key] = value
     return merged
@@ -72,6 +73,7 @@ def resolve_dataset(session: Session, name: str, field: str, missing: int = 422)
 def train_spec(session: Session, preset: str | None, changes: dict[str, Any]) -> TrainSpec:
     if preset is not None and preset not in PRESETS:
         raise invalid(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}", "preset")
+    check_fields(changes, TrainSpec)  # reg an object, numbers numbers: what follows may compare and merge them
     base = (PRESETS[preset] if preset else TrainSpec()).to_dict()
     merged = _merge(base, changes)
     for name, field in ((merged.get("dataset"), "dataset"), ((merged.get("reg") or {}).get("dataset"), "reg.dataset")):
@@ -122,6 +124,7 @@ def checked_evaluators(session: Session, requests: list[EvaluatorRequest], model
         if request.name not in EVAL_SPECS:
             raise invalid(f"unknown evaluator {request.name!r}; choose one of {', '.join(EVAL_SPECS)}", where)
         params = dict(request.params)
+        check_fields(params, EVAL_SPECS[request.name].params, f"{where}.params.")
         if request.name == "transfer_fgsm":
             params["source"] = _transfer_source(session, request, model, task, where)
         try:
@@ -170,6 +173,7 @@ def sweep_plan(session: Session, body: SweepCreate) -> tuple[dict[str, Any], lis
     unregularized baseline per seed (reg.alpha = 0, setting {}), each validated as a train job would be; last, when
     transfer_fgsm names no source model, the unregularized source it attacks with (PAPER.md: a separately trained
     model), seed max(seeds) + 1, stored as `source_seed`."""
+    check_fields(body.spec, TrainSpec)  # every child merges its grid point into it
     unknown = sorted(set(body.grid) - _TRAIN_FIELDS - _REG_FIELDS)
     if unknown:
         raise invalid(f"grid: unknown key(s) {', '.join(unknown)}; use TrainSpec fields (lr, epochs, ...) or "

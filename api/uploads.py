@@ -17,9 +17,11 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import UPLOAD_LIMIT_KEY, error_body, invalid, too_large
+from api.inputs import check_json
 
 _ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 MAX_HEADER_BYTES = 100 << 20
+MAX_DIMS = 32  # tensors this lab writes have at most 4; bounds the work of multiplying a crafted shape out
 MULTIPART_OVERHEAD = 64 << 10  # boundaries, part headers and small form fields around the file
 
 
@@ -75,7 +77,7 @@ def inspect_safetensors(f: IO[bytes], size: int) -> tuple[dict[str, Any], dict[s
     """(tensor table, metadata) of a safetensors file; 422 for anything else (a pickle, a torch .pt, garbage).
 
     Only the JSON header is read and parsed; every tensor's dtype, shape and byte range is checked against the
-    file's size.
+    file's size, with the types the format prescribes (a crafted header must not reach arithmetic or the database).
     """
     f.seek(0)
     if size < 8:
@@ -83,21 +85,63 @@ def inspect_safetensors(f: IO[bytes], size: int) -> tuple[dict[str, Any], dict[s
     (header_size,) = struct.unpack("<Q", f.read(8))
     if header_size > min(MAX_HEADER_BYTES, size - 8):
         raise invalid("not a safetensors file (a pickle or .pt checkpoint is refused; save with safetensors)", "file")
+    header = _header(f.read(header_size))
+    metadata = header.pop("__metadata__", None)
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise invalid("not a safetensors file: __metadata__ must map strings to strings", "file")
+    for name, entry in header.items():
+        _check_tensor(name, entry, size - 8 - header_size)
+    return header, metadata
+
+
+def _header(raw: bytes) -> dict[str, Any]:
     try:
-        header = json.loads(f.read(header_size))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = json.loads(raw)
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, an integer past 4300 digits, nested too deep
         raise invalid("not a safetensors file: its header is not JSON", "file") from None
     if not isinstance(header, dict):
         raise invalid("not a safetensors file: its header is not a JSON object", "file")
-    metadata = header.pop("__metadata__", None) or {}
-    body = size - 8 - header_size
-    for name, entry in header.items():
-        try:
-            itemsize = _ITEMSIZE[entry["dtype"]]
-            begin, end = entry["data_offsets"]
-            count = math.prod(int(d) for d in entry["shape"])
-        except (KeyError, TypeError, ValueError):
-            raise invalid(f"tensor {name!r}: malformed or unsupported entry in the header", "file") from None
-        if not 0 <= begin <= end <= body or end - begin != count * itemsize:
-            raise invalid(f"tensor {name!r}: its byte range does not match its shape and dtype", "file")
-    return header, {str(k): str(v) for k, v in metadata.items()}
+    return header
+
+
+def _is_size(value: Any) -> bool:
+    """A dimension or byte offset: a non-negative JSON integer (not a bool, not a float) that fits in 64 bits."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
+def _check_tensor(name: str, entry: Any, body: int) -> None:
+    """One tensor's dtype, shape and byte range. A scalar (shape []) holds one element, as the format says."""
+    if not isinstance(entry, dict):
+        raise invalid(f"tensor {name!r}: its header entry is not an object", "file")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if not (isinstance(dtype, str) and dtype in _ITEMSIZE):
+        raise invalid(f"tensor {name!r}: dtype must be one of {', '.join(_ITEMSIZE)}", "file")
+    if not (isinstance(shape, list) and len(shape) <= MAX_DIMS and all(_is_size(d) for d in shape)):
+        raise invalid(f"tensor {name!r}: shape must be a list of at most {MAX_DIMS} non-negative integers", "file")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_size(o) for o in offsets)):
+        raise invalid(f"tensor {name!r}: data_offsets must be [begin, end], two non-negative integers", "file")
+    begin, end = offsets
+    if not begin <= end <= body or end - begin != math.prod(shape) * _ITEMSIZE[dtype]:
+        raise invalid(f"tensor {name!r}: its byte range does not match its shape and dtype", "file")
+
+
+def sthlib_metadata(metadata: dict[str, str]) -> dict[str, Any]:
+    """The JSON an sthlib checkpoint keeps under metadata key "sth" ({} for a plain safetensors file), with the
+    types the upload reads (arch and input_scale strings, spec and metrics objects); 422 "file" for any other, and
+    for strings or numbers the database cannot store (NUL, NaN)."""
+    try:
+        meta = check_json(json.loads(metadata.get("sth") or "{}"))
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and InputError are ValueErrors
+        raise invalid(f"the checkpoint's sth metadata is not JSON this server stores: {e}", "file") from None
+    if not isinstance(meta, dict):
+        raise invalid("the checkpoint's sth metadata must be a JSON object", "file")
+    for key, kind in (("arch", str), ("input_scale", str), ("spec", dict), ("metrics", dict)):
+        if meta.get(key) is not None and not isinstance(meta[key], kind):
+            raise invalid(f"the checkpoint's sth metadata: {key} must be a JSON {kind.__name__}", "file")
+    spec = meta.get("spec") or {}
+    for key in ("dataset", "color"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise invalid(f"the checkpoint's sth metadata: spec.{key} must be a string", "file")
+    return meta

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, UserDep
 from api.errors import ApiError, invalid, responses
+from api.inputs import Name, Text
 from api.schemas import DatasetPublic, SimilarityPublic
 from api.similarity import EXACT_IMAGES, summary
 from api.specs import resolve_dataset
@@ -33,7 +34,7 @@ from store.models import Dataset
 
 router = APIRouter(prefix="/v1", tags=["datasets"], responses=responses(401))
 DatasetName = Annotated[
-    str,
+    Name,
     Path(
         description="a built-in name or upload:NAME",
         openapi_examples={"mnist-5k": {"summary": "built in", "value": "mnist-5k"}},
@@ -86,7 +87,7 @@ def upload_dataset(
                                                  "test_labels); uint8 or float in [0,1]; NCHW, NHWC or NHW")],
     name: Annotated[str, Form(description="lowercase letters, digits, - and _; jobs name it upload:NAME",
                               examples=["my-digits"])],
-    description: Annotated[str, Form(max_length=500)] = "",
+    description: Annotated[Text, Form(max_length=500)] = "",
 ) -> DatasetPublic:  # fmt: skip
     """Upload a dataset as .npz. It is checked (zip of .npy arrays only, never unpickled, size-limited as sent and
     by every array's header before inflating, shapes and labels consistent), stored in the database, and usable at

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import urllib.parse
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, UserDep
 from api.errors import invalid, not_found, responses, too_large
+from api.inputs import Name, Name128
 from api.schemas import ModelPublic, ResultPublic
 from api.specs import resolve_dataset
-from api.uploads import file_size, inspect_safetensors, pieces
+from api.uploads import file_size, inspect_safetensors, pieces, sthlib_metadata
 from sthlib.specs import ARCHITECTURE_NAMES
 from store.blobs import iter_blob, put_blob
 from store.models import EvalResult, Model
 
 router = APIRouter(prefix="/v1", tags=["models"], responses=responses(401))
+ModelId = Annotated[Name, Path(description="a model's id (GET /v1/models)")]
+MAX_CLASSES = 100_000  # far above any classification task here; keeps num_classes in its Integer column
 
 
 def model_public(model: Model) -> ModelPublic:
@@ -45,7 +48,7 @@ def result_public(r: EvalResult) -> ResultPublic:
 
 
 @router.get("/models")
-def list_models(session: SessionDep, _: UserDep, dataset: str | None = None) -> list[ModelPublic]:
+def list_models(session: SessionDep, _: UserDep, dataset: Name | None = None) -> list[ModelPublic]:
     query = select(Model).order_by(Model.created_at.desc())
     if dataset:
         query = query.where(Model.dataset == dataset)
@@ -53,22 +56,32 @@ def list_models(session: SessionDep, _: UserDep, dataset: str | None = None) -> 
 
 
 @router.get("/models/{model_id}", responses=responses(404))
-def get_model(model_id: str, session: SessionDep, _: UserDep) -> ModelPublic:
+def get_model(model_id: ModelId, session: SessionDep, _: UserDep) -> ModelPublic:
     return model_public(get_model_or_404(session, model_id))
 
 
 @router.get("/models/{model_id}/checkpoint", response_class=StreamingResponse, responses=responses(404))
-def download_checkpoint(model_id: str, session: SessionDep, _: UserDep) -> StreamingResponse:
+def download_checkpoint(model_id: ModelId, session: SessionDep, _: UserDep) -> StreamingResponse:
     """The safetensors checkpoint, streamed chunk by chunk; X-Checksum-SHA256 carries its sha256."""
     model = get_model_or_404(session, model_id)
     blob_id, sha256, size = model.blob_id, model.blob.sha256, model.blob.size
     headers = {"X-Checksum-SHA256": sha256, "Content-Length": str(size),
-               "Content-Disposition": f'attachment; filename="{model.name}.safetensors"'}  # fmt: skip
+               "Content-Disposition": attachment(f"{model.name}.safetensors")}  # fmt: skip
     return StreamingResponse(iter_blob(session, blob_id), media_type="application/octet-stream", headers=headers)
 
 
+def attachment(filename: str) -> str:
+    """Content-Disposition for any name (RFC 6266): an ASCII `filename` for old clients, with anything outside
+    printable ASCII and quotes and backslashes replaced, and the exact name as RFC 5987 `filename*` (headers are
+    Latin-1, and a CR or LF would end the header: names stored before uploads were checked still download)."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    exact = urllib.parse.quote(filename.encode("utf-8", "replace"), safe="")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
+
+
 @router.get("/models/{model_id}/results", responses=responses(404))
-def model_results(model_id: str, session: SessionDep, _: UserDep, evaluator: str | None = None) -> list[ResultPublic]:
+def model_results(model_id: ModelId, session: SessionDep, _: UserDep,
+                  evaluator: Name | None = None) -> list[ResultPublic]:  # fmt: skip
     get_model_or_404(session, model_id)
     query = select(EvalResult).where(EvalResult.model_id == model_id).order_by(EvalResult.created_at)
     if evaluator:
@@ -79,8 +92,9 @@ def model_results(model_id: str, session: SessionDep, _: UserDep, evaluator: str
 @router.get("/compare", response_model=None, responses=responses(404))
 def compare(
     session: SessionDep, _: UserDep,
-    model_id: Annotated[list[str], Query(min_length=1, description="one or more model ids (GET /v1/models)")],
-    evaluator: Annotated[str, Query(openapi_examples={"gaussian": {"summary": "Gaussian noise", "value": "gaussian"}})],
+    model_id: Annotated[list[Name], Query(min_length=1, description="one or more model ids (GET /v1/models)")],
+    evaluator: Annotated[Name, Query(
+        openapi_examples={"gaussian": {"summary": "Gaussian noise", "value": "gaussian"}})],
     format: Literal["json", "csv", "png", "svg"] = "json",
 ) -> Any:  # fmt: skip
     """The newest curves of one evaluator for several models, side by side (figures need matplotlib)."""
@@ -120,11 +134,11 @@ def compare(
 def upload_model(
     session: SessionDep, user: UserDep, request: Request,
     file: Annotated[UploadFile, File(description="a .safetensors checkpoint (pickles are refused)")],
-    name: Annotated[str, Form(max_length=128)],
-    arch: Annotated[str | None, Form(description="resnet18, resnet34, resnet50 or small_cnn")] = None,
-    dataset: Annotated[str | None, Form(description="the task's dataset (test images come from it)")] = None,
-    color: Annotated[str | None, Form(description="gray or rgb")] = None,
-    input_scale: Annotated[str | None, Form(description="unit ([0,1]) or centered5 (5*(x-0.5))")] = None,
+    name: Annotated[Name128, Form(description="any script; no control characters")],
+    arch: Annotated[Name | None, Form(description="resnet18, resnet34, resnet50 or small_cnn")] = None,
+    dataset: Annotated[Name | None, Form(description="the task's dataset (test images come from it)")] = None,
+    color: Annotated[Name | None, Form(description="gray or rgb")] = None,
+    input_scale: Annotated[Name | None, Form(description="unit ([0,1]) or centered5 (5*(x-0.5))")] = None,
 ) -> ModelPublic:  # fmt: skip
     """Upload a model. Fields missing from the form come from an sthlib checkpoint's metadata; the weights are
     checked against the architecture when a job first loads them."""
@@ -132,7 +146,7 @@ def upload_model(
     if size > limit:
         raise too_large(limit, "STH_MAX_UPLOAD_BYTES")
     tensors, metadata = inspect_safetensors(file.file, size)
-    meta = json.loads(metadata.get("sth", "{}") or "{}")
+    meta = sthlib_metadata(metadata)
     spec = meta.get("spec") or {}
     arch = arch or meta.get("arch")
     dataset = dataset or spec.get("dataset")
@@ -141,10 +155,7 @@ def upload_model(
     if not dataset:
         raise invalid("dataset is required (which task the model solves)", "dataset")
     info = resolve_dataset(session, dataset, "dataset")
-    stem, linear = tensors.get("stem.0.weight"), tensors.get("linear.weight")
-    if stem is None or linear is None:
-        raise invalid("the weights are not an sthlib model (no stem.0.weight / linear.weight)", "file")
-    in_channels, num_classes = int(stem["shape"][1]), int(linear["shape"][0])
+    in_channels, num_classes = _task_shape(tensors)
     color = color or spec.get("color") or ("gray" if in_channels == 1 else "rgb")
     if (color, in_channels) not in (("gray", 1), ("rgb", 3)):
         raise invalid(f"color {color!r} does not match the {in_channels}-channel first layer", "color")
@@ -159,3 +170,16 @@ def upload_model(
     session.flush()
     session.refresh(model)
     return model_public(model)
+
+
+def _task_shape(tensors: dict[str, Any]) -> tuple[int, int]:
+    """(input channels, classes) of an sthlib model's weights: its stem convolution and its final linear layer."""
+    stem, linear = tensors.get("stem.0.weight"), tensors.get("linear.weight")
+    if stem is None or linear is None:
+        raise invalid("the weights are not an sthlib model (no stem.0.weight / linear.weight)", "file")
+    if len(stem["shape"]) != 4 or len(linear["shape"]) != 2:
+        raise invalid("the weights are not an sthlib model: stem.0.weight must be 4-D, linear.weight 2-D", "file")
+    num_classes = linear["shape"][0]
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise invalid(f"linear.weight has {num_classes} rows: a model has 1 to {MAX_CLASSES} classes", "file")
+    return stem["shape"][1], num_classes

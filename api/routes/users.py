@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, UserDep, require_owner
 from api.errors import ApiError, forbidden, not_found, responses
+from api.inputs import Name, Name64
 from store.keys import create_key, create_user, find_user, get_key, key_prefix, list_keys, revoke_key
 from store.models import ApiKey, Role, User
 
@@ -41,8 +42,8 @@ class KeyPublic(BaseModel):
 
 class KeyCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "laptop"}]})
-    name: str = Field("", max_length=64, description="what the key is for")
-    user: str | None = Field(None, description="admins only: create the key for this user")
+    name: Name64 = Field("", description="what the key is for")
+    user: Name | None = Field(None, description="admins only: create the key for this user")
 
 
 class NewKey(BaseModel):
@@ -90,7 +91,7 @@ def add_user(body: UserCreate, session: SessionDep, caller: UserDep) -> NewUser:
 
 @router.get("/keys")
 def keys(session: SessionDep, caller: UserDep,
-         user: Annotated[str | None, Query(description="admins: one user's keys (default: everyone's)")] = None,
+         user: Annotated[Name | None, Query(description="admins: one user's keys (default: everyone's)")] = None,
          ) -> list[KeyPublic]:  # fmt: skip
     """Your keys (admins: everyone's, or one user's): prefixes and dates, never a secret."""
     if caller.role is Role.admin:
@@ -114,7 +115,7 @@ def add_key(body: KeyCreate, session: SessionDep, caller: UserDep) -> NewKey:
 
 
 @router.delete("/keys/{prefix}", responses=responses(403, 404))
-def revoke(prefix: str, session: SessionDep, caller: UserDep) -> KeyPublic:
+def revoke(prefix: Name, session: SessionDep, caller: UserDep) -> KeyPublic:
     """Revoke a key at once (your own; admins: anyone's). Requests with it get 401 from then on."""
     key = get_key(session, prefix)
     if key is None:
