@@ -12,6 +12,9 @@ class JobQueue:
         self.app = Celery("sth-api", broker=celery_broker_url(broker_url))
         self.app.conf.broker_transport_options = broker_transport_options(broker_url)
         self.app.conf.broker_connection_retry_on_startup = True
+        # an unreachable broker fails a submission within about a second (it is then taken back: api.routes.jobs)
+        self.app.conf.task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
+                                                   "interval_max": 0.5}  # fmt: skip
 
     def send(self, job_id: str) -> None:
         self.app.send_task(RUN_JOB_TASK, args=[job_id], queue=JOB_QUEUE, task_id=f"{job_id}-{_nonce()}")

@@ -21,7 +21,7 @@ settings = get_settings()
 
 app = Celery("sth-worker", broker=celery_broker_url(settings.broker_url))
 app.conf.update(
-    broker_transport_options=broker_transport_options(settings.broker_url),
+    broker_transport_options=broker_transport_options(settings.broker_url, settings.broker_visibility_timeout_s),
     broker_connection_retry_on_startup=True,
     task_default_queue=JOB_QUEUE,
     task_acks_late=True,
@@ -61,10 +61,14 @@ def _reconcile(sender: object = None, **_: object) -> None:
 
 
 def reconcile_once(restarted_worker: str | None = None) -> None:
+    from worker.broker import waiting_job_ids
     from worker.reconcile import requeue_orphans
+    from worker.scratch import remove_orphans
 
     try:
+        remove_orphans()
         sent = requeue_orphans(settings.database_url, lambda job_id: run_job_task.apply_async(args=[job_id]),
+                               waiting=waiting_job_ids(settings.broker_url),
                                heartbeat_timeout_s=settings.heartbeat_timeout_s,
                                restarted_worker=restarted_worker)  # fmt: skip
     except Exception:

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, and_, select, update
 
 from store.db import session_scope
 from store.jobs import log_line
@@ -21,13 +21,21 @@ class JobCancelled(Exception):
 
 
 class JobContext:
-    """Throttled writes (at most one per `min_interval_s`) so progress never slows a training step."""
+    """Throttled writes (at most one per `min_interval_s`) so progress never slows a training step.
 
-    def __init__(self, database_url: str, job_id: str, heartbeat_s: float, min_interval_s: float = 1.0) -> None:
+    Fenced by (worker, attempt): if the reconciler gave the job to another worker (this one was silent too long,
+    e.g. paused), this attempt finds out at its next heartbeat or cancellation check, stops as if cancelled and
+    records nothing more: the job never runs twice at once, and a stale attempt never sets its final status.
+    """
+
+    def __init__(self, database_url: str, job_id: str, heartbeat_s: float, worker: str = "", attempt: int = 0,
+                 min_interval_s: float = 1.0) -> None:  # fmt: skip
         self.url, self.job_id, self.min_interval_s = database_url, job_id, min_interval_s
+        self.worker, self.attempt = worker, attempt
         self._last_write = 0.0
         self._cancel_checked = 0.0
         self._cancelled = False
+        self.lost = False  # another worker holds the job now
         self._stop = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, args=(heartbeat_s,), daemon=True)
 
@@ -39,21 +47,32 @@ class JobContext:
         self._stop.set()
         self._beat.join(timeout=5)
 
+    def _mine(self) -> ColumnElement[bool]:
+        return and_(Job.id == self.job_id, Job.worker == self.worker, Job.attempts == self.attempt)
+
     def _heartbeat(self, every_s: float) -> None:
         while not self._stop.wait(every_s):
             try:
                 with session_scope(self.url) as session:
-                    session.execute(update(Job).where(Job.id == self.job_id).values(updated_at=utcnow()))
+                    done = session.execute(update(Job).where(self._mine()).values(updated_at=utcnow()))
+                    if not done.rowcount:  # type: ignore[attr-defined]
+                        self._lose()
             except Exception:
                 log.warning("heartbeat for job %s failed", self.job_id, exc_info=True)
 
+    def _lose(self) -> None:
+        if not self.lost:
+            log.warning("job %s: attempt %d on %s was taken over by another worker; stopping", self.job_id,
+                        self.attempt, self.worker)  # fmt: skip
+        self.lost = True
+
     def progress(self, force: bool = False, **fields: Any) -> None:
         now = time.monotonic()
-        if not force and now - self._last_write < self.min_interval_s:
+        if self.lost or (not force and now - self._last_write < self.min_interval_s):
             return
         self._last_write = now
         with session_scope(self.url) as session:
-            job = session.get(Job, self.job_id)
+            job = session.scalars(select(Job).where(self._mine())).first()
             if job is not None:
                 job.progress = {**job.progress, **fields}
 
@@ -63,11 +82,14 @@ class JobContext:
             log_line(session, self.job_id, message, level)
 
     def cancel_requested(self) -> bool:
-        """Polled between batches; reads the database at most once a second."""
+        """Polled between batches; reads the database at most once a second. True also when the job was taken
+        over by another worker."""
         now = time.monotonic()
-        if not self._cancelled and now - self._cancel_checked >= self.min_interval_s:
+        if not (self._cancelled or self.lost) and now - self._cancel_checked >= self.min_interval_s:
             self._cancel_checked = now
             with session_scope(self.url) as session:
                 job = session.get(Job, self.job_id)
                 self._cancelled = bool(job and job.cancel_requested)
-        return self._cancelled
+                if job is not None and (job.worker, job.attempts) != (self.worker, self.attempt):
+                    self._lose()
+        return self._cancelled or self.lost

@@ -4,7 +4,6 @@ A job resumed after its worker died skips the evaluators whose results are alrea
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from store.blobs import read_blob
 from store.db import session_scope
 from store.models import EvalResult, Model
 from worker.context import JobCancelled, JobContext
+from worker.scratch import scratch
 
 
 def load_stored_model(url: str, model_id: str, folder: Path, device: str) -> tuple[LoadedModel, str]:
@@ -31,8 +31,7 @@ def load_stored_model(url: str, model_id: str, folder: Path, device: str) -> tup
 
 
 def run_evaluation(ctx: JobContext, url: str, job_id: str, spec: dict[str, Any], device: str) -> None:
-    with tempfile.TemporaryDirectory(prefix=f"sth-{job_id}-") as tmp:
-        folder = Path(tmp)
+    with scratch(job_id) as folder:
         loaded, model_id = load_stored_model(url, spec["model_id"], folder, device)
         with session_scope(url) as session:
             done = set(session.scalars(select(EvalResult.evaluator).where(EvalResult.job_id == job_id)))

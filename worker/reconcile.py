@@ -1,4 +1,4 @@
-"""Re-sends jobs that the database holds as queued (or running on a lost worker) once their message may be lost."""
+"""Re-sends jobs that the database holds as queued (or running on a lost worker) once their message is lost."""
 
 from __future__ import annotations
 
@@ -10,19 +10,26 @@ from sqlalchemy import and_, or_, select
 from store.db import session_scope
 from store.models import Job, JobKind, JobStatus, utcnow
 
-STALE_AFTER = timedelta(minutes=2)  # a queued job untouched this long has probably lost its message
+STALE_AFTER = timedelta(minutes=2)  # without a view of the broker: a queued job untouched this long lost its message
+GRACE = timedelta(seconds=5)  # a message may be on its way (the API commits, then sends) or in a worker's hands
 
 
 def requeue_orphans(
-    database_url: str, send: Callable[[str], object], stale_after: timedelta = STALE_AFTER,
-    heartbeat_timeout_s: float = 120.0, restarted_worker: str | None = None,
+    database_url: str, send: Callable[[str], object], waiting: set[str] | None = None,
+    heartbeat_timeout_s: float = 120.0, restarted_worker: str | None = None, stale_after: timedelta = STALE_AFTER,
 ) -> int:  # fmt: skip
-    """Send again: queued jobs untouched for `stale_after`, running jobs silent for `heartbeat_timeout_s`, and
-    running jobs of `restarted_worker` (this worker's own name: it just started, so they are orphans). A duplicate
-    message is harmless: claim() drops or defers messages for jobs that are finished or alive elsewhere."""
+    """Send again: queued jobs whose message is not `waiting` in the broker (older than GRACE; when the broker
+    cannot be read, `waiting` is None and queued jobs untouched for `stale_after` are sent), running jobs whose
+    heartbeat is silent for `heartbeat_timeout_s`, and running jobs of `restarted_worker` (this worker's own name:
+    it just started, so they are orphans). A duplicate message is harmless: claim() drops or defers messages for
+    jobs that are finished or alive elsewhere."""
     now = utcnow()
+    if waiting is None:
+        queued = and_(Job.status == JobStatus.queued, Job.updated_at < now - stale_after)
+    else:
+        queued = and_(Job.status == JobStatus.queued, Job.updated_at < now - GRACE, Job.id.not_in(waiting))
     orphaned = or_(
-        and_(Job.status == JobStatus.queued, Job.updated_at < now - stale_after),
+        queued,
         and_(Job.status == JobStatus.running, Job.updated_at < now - timedelta(seconds=heartbeat_timeout_s)),
     )
     if restarted_worker:

@@ -42,10 +42,11 @@ def run_job(job_id: str, worker_name: str) -> None:
                 log.info("job %s is finished or gone: message dropped", job_id)
                 return
             kind, spec, resume, parent = job.kind, dict(job.spec), job.resume_blob_id, job.parent_id
+            attempt = job.attempts
     except JobBusy as busy:
         log.info("%s: message dropped", busy)
         return
-    with JobContext(url, job_id, settings.heartbeat_s) as ctx:
+    with JobContext(url, job_id, settings.heartbeat_s, worker_name, attempt) as ctx:
         ctx.log(f"started on {worker_name} ({device})")
         try:
             fetch_uploaded_datasets(url, kind, spec)
@@ -56,15 +57,18 @@ def run_job(job_id: str, worker_name: str) -> None:
             else:
                 raise ValueError(f"a {kind.value} job is not run by a worker")
         except (TrainingStopped, JobCancelled):
-            finish(url, job_id, JobStatus.cancelled)
+            if ctx.lost:  # another worker runs it now: this attempt records nothing more
+                ctx.log(f"attempt {attempt} on {worker_name} stopped: the job was taken over", level="warning")
+                return
+            finish(ctx, JobStatus.cancelled)
             ctx.log("cancelled")
         except Exception as e:
             log.exception("job %s failed", job_id)
-            finish(url, job_id, JobStatus.failed, error_code=type(e).__name__, error_message=str(e))
-            ctx.log(f"failed: {type(e).__name__}: {e}", level="error")
+            if finish(ctx, JobStatus.failed, error_code=type(e).__name__, error_message=str(e)):
+                ctx.log(f"failed: {type(e).__name__}: {e}", level="error")
         else:
-            finish(url, job_id, JobStatus.succeeded)
-            ctx.log("succeeded")
+            if finish(ctx, JobStatus.succeeded):
+                ctx.log("succeeded")
     if parent is not None:
         advance(url, parent, send_job)
 
@@ -81,10 +85,14 @@ def fetch_uploaded_datasets(url: str, kind: JobKind, spec: dict[str, Any]) -> No
             materialize(session, name, uploads_dir())
 
 
-def finish(url: str, job_id: str, status: JobStatus, **fields: Any) -> None:
-    with session_scope(url) as session:
-        job = session.get(Job, job_id)
-        if job is not None and job.status is JobStatus.running:
-            if status is JobStatus.succeeded:
-                fields["progress"] = {**job.progress, "fraction": 1.0, "eta_s": 0}
-            transition(session, job, status, **fields)
+def finish(ctx: JobContext, status: JobStatus, **fields: Any) -> bool:
+    """Record how the attempt ended, if the job is still this attempt's (fenced by worker and attempt number)."""
+    with session_scope(ctx.url) as session:
+        job = session.get(Job, ctx.job_id)
+        mine = job is not None and (job.worker, job.attempts) == (ctx.worker, ctx.attempt)
+        if job is None or job.status is not JobStatus.running or not mine:
+            return False
+        if status is JobStatus.succeeded:
+            fields["progress"] = {**job.progress, "fraction": 1.0, "eta_s": 0}
+        transition(session, job, status, **fields)
+        return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from store.blobs import put_blob, read_blob
 from store.db import session_scope
 from store.models import Blob, Job, Model
 from worker.context import JobContext
+from worker.scratch import scratch
 
 
 class DatabaseProgress(Callback):
@@ -58,8 +58,7 @@ class DatabaseProgress(Callback):
 
 def run_train(ctx: JobContext, url: str, job_id: str, spec_data: dict[str, Any], resume_blob: str | None,
               device: str) -> None:  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix=f"sth-{job_id}-") as tmp:
-        folder = Path(tmp)
+    with scratch(job_id) as folder:
         callbacks = [DatabaseProgress(ctx, url, job_id, folder), StopWhen(ctx.cancel_requested)]
         if resume_blob:
             state = folder / "resume.safetensors"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from api.errors import ApiError
+from api.errors import ApiError, responses
 
 router = APIRouter(tags=["health"])
 
@@ -36,8 +38,13 @@ def readyz(request: Request) -> dict[str, str]:
     return checks
 
 
-@router.get("/metrics")
+@router.get("/metrics", responses=responses(401))
 def metrics(request: Request) -> Response:
     """Prometheus text format: sth_jobs{status,kind}, sth_running_jobs{worker,device,owner},
-    sth_http_requests_total{method,route,status}, sth_http_request_seconds, process and Python metrics."""
+    sth_http_requests_total{method,route,status}, sth_http_request_seconds, process and Python metrics. They name
+    users and workers: with STH_METRICS_TOKEN set, a scraper sends 'Authorization: Bearer <token>'."""
+    token = request.app.state.settings.metrics_token
+    sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if token and not hmac.compare_digest(sent.encode(), token.encode()):
+        raise ApiError(401, "unauthorized", "/metrics needs 'Authorization: Bearer <STH_METRICS_TOKEN>'")
     return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

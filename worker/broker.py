@@ -1,0 +1,71 @@
+"""What the broker holds: the job ids of the messages waiting in the job queue (Redis or the filesystem broker).
+
+The reconciler compares it with the database: a job the database holds as queued whose message is not waiting
+any more was lost (a broker restart that kept nothing, a worker killed between taking a message and claiming its
+job) and is sent again at once, instead of after minutes of silence.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from store.settings import JOB_QUEUE, broker_transport_options
+
+log = logging.getLogger(__name__)
+REDIS_PRIORITY_SEPARATOR = "\x06\x16"  # kombu's key for a queue at priority p > 0 is QUEUE + separator + p
+REDIS_PRIORITIES = (3, 6, 9)  # kombu's priority steps above 0
+
+
+def waiting_job_ids(broker_url: str) -> set[str] | None:
+    """The job ids of the messages waiting in the queue; None if the broker cannot be read (the caller then falls
+    back to the age rule)."""
+    try:
+        if broker_url.startswith("filesystem://"):
+            payloads = _filesystem_payloads(broker_url)
+        elif broker_url.startswith(("redis://", "rediss://")):
+            payloads = _redis_payloads(broker_url)
+        else:
+            return None
+    except Exception:
+        log.warning("could not read the broker's queue", exc_info=True)
+        return None
+    return {job_id for job_id in (_job_id(p) for p in payloads) if job_id}
+
+
+def _filesystem_payloads(broker_url: str) -> list[bytes]:
+    folder = Path(str(broker_transport_options(broker_url)["data_folder_in"]))
+    payloads = []
+    for path in folder.glob(f"*.{JOB_QUEUE}.msg"):
+        try:
+            payloads.append(path.read_bytes())
+        except FileNotFoundError:  # taken by a worker meanwhile
+            continue
+    return payloads
+
+
+def _redis_payloads(broker_url: str) -> list[bytes]:
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        keys = [JOB_QUEUE] + [f"{JOB_QUEUE}{REDIS_PRIORITY_SEPARATOR}{p}" for p in REDIS_PRIORITIES]
+        return [item for key in keys for item in client.lrange(key, 0, -1)]
+    finally:
+        client.close()
+
+
+def _job_id(payload: bytes) -> str | None:
+    """The job id a Celery message carries (its first argument), or None for anything else."""
+    try:
+        message: dict[str, Any] = json.loads(payload)
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return str(args[0]) if args else None
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
