@@ -30,9 +30,22 @@ class Settings(BaseSettings):
         description="a request body other than an upload's must arrive whole within this, and no body (uploads "
         "included) may pause longer between two pieces; 408 otherwise, and the connection is closed",
     )
-    heartbeat_s: float = Field(default=10.0, description="a running job's worker touches it this often")
-    heartbeat_timeout_s: float = Field(default=120.0, description="a running job silent this long is orphaned")
-    reconcile_every_s: float = Field(default=60.0, description="how often a worker looks for orphaned jobs")
+    heartbeat_s: float = Field(default=2.0, gt=0, description="a running job's worker touches it this often")
+    heartbeat_timeout_s: float = Field(
+        default=20.0, gt=0, description="a running job silent this long is orphaned and given to another worker"
+    )
+    reconcile_every_s: float = Field(
+        default=5.0, gt=0, description="how often a worker looks for lost messages, orphaned jobs and stuck sweeps"
+    )
+    broker_visibility_timeout_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Redis: a message taken but not acknowledged this long is delivered again (a running job's "
+        "duplicate is dropped by its claim; lost messages are re-sent within seconds by the reconciler anyway)",
+    )
+    metrics_token: str = Field(
+        default="", description="if set, GET /metrics requires 'Authorization: Bearer <token>' (it names users)"
+    )
     api_concurrency: int = Field(
         default=32, ge=1, description="requests the API serves at once; the others wait (see api_queue_wait_s)"
     )
@@ -55,8 +68,15 @@ RUN_JOB_TASK = "sth.run_job"  # the one Celery task; the API sends it by name an
 JOB_QUEUE = "sth"
 
 
-def broker_transport_options(broker_url: str) -> dict[str, object]:
-    """Kombu options for the broker URL: the filesystem broker keeps its messages in folders under its path."""
+def broker_transport_options(broker_url: str, visibility_timeout_s: float | None = None) -> dict[str, object]:
+    """Kombu options for the broker URL: Redis gets a connect timeout (an unreachable broker fails fast instead of
+    holding a request) and the visibility timeout; the filesystem broker keeps its messages in folders under its
+    path."""
+    if broker_url.startswith(("redis://", "rediss://")):
+        options: dict[str, object] = {"socket_connect_timeout": 2}
+        if visibility_timeout_s is not None:
+            options["visibility_timeout"] = visibility_timeout_s
+        return options
     if not broker_url.startswith("filesystem://"):
         return {}
     root = Path(broker_url.removeprefix("filesystem://") or HOME / "broker").expanduser()

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import QueueDep, SessionDep, UserDep, require_owner
 from api.errors import ApiError, invalid, not_found, responses
+from api.inputs import INT32_MAX, Name, check_name
 from api.queue import JobQueue
 from api.schemas import (
     EvalJobCreate,
@@ -35,6 +36,8 @@ from store.models import Job, JobKind, JobLog, JobStatus, Model, User
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["jobs"], responses=responses(401))
+JobId = Annotated[Name, Path(description="a job's id (GET /v1/jobs)")]
+PAGE_TOKEN_CHARS = 256  # a token this server issues (a timestamp and an id, JSON in base64) is about 110
 RECONNECT_MS = 1000  # sent when the server drains: clients reconnect after this long
 
 
@@ -159,11 +162,17 @@ def _page_token(job: Job) -> str:
 
 
 def _after(token: str) -> Any:
+    """Jobs after the (created_at, id) a page token holds; 422 for a token of any other shape."""
     try:
-        created, ident = json.loads(base64.urlsafe_b64decode(token.encode()))
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(v, str) for v in decoded)):
+            raise ValueError("not [created_at, id]")
+        created, ident = decoded
         when = datetime.fromisoformat(created)
-    except (ValueError, TypeError):
-        raise invalid("page_token is not one this server issued", "page_token") from None
+        check_name(ident)
+    except (ValueError, RecursionError):
+        message = "page_token is not one this server issued; pass next_page_token as it came"
+        raise invalid(message, "page_token") from None
     return or_(Job.created_at < when, and_(Job.created_at == when, Job.id < ident))
 
 
@@ -171,9 +180,10 @@ def _after(token: str) -> Any:
 def list_jobs(
     session: SessionDep, _: UserDep,
     status: JobStatus | None = None, kind: JobKind | None = None,
-    owner: Annotated[str | None, Query(description="a user name")] = None,
-    parent_id: Annotated[str | None, Query(description="a sweep's id: its trainings and evaluations")] = None,
-    page_size: Annotated[int, Query(ge=1, le=200)] = 50, page_token: str | None = None,
+    owner: Annotated[Name | None, Query(description="a user name")] = None,
+    parent_id: Annotated[Name | None, Query(description="a sweep's id: its trainings and evaluations")] = None,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    page_token: Annotated[str | None, Query(max_length=PAGE_TOKEN_CHARS, description="next_page_token")] = None,
 ) -> JobPage:  # fmt: skip
     """The team's jobs, newest first."""
     query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(page_size + 1)
@@ -203,12 +213,12 @@ def get_job_or_404(session: Session, job_id: str) -> Job:
 
 
 @router.get("/jobs/{job_id}", responses=responses(404))
-def get_job(job_id: str, session: SessionDep, _: UserDep) -> JobPublic:
+def get_job(job_id: JobId, session: SessionDep, _: UserDep) -> JobPublic:
     return job_public(session, get_job_or_404(session, job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", responses=responses(403, 404))
-def cancel_job(job_id: str, session: SessionDep, user: UserDep) -> JobPublic:
+def cancel_job(job_id: JobId, session: SessionDep, user: UserDep) -> JobPublic:
     """A queued job is cancelled at once; a running one stops at its next batch."""
     job = get_job_or_404(session, job_id)
     require_owner(user, job.owner_id, "job")
@@ -233,7 +243,7 @@ def _cancel(session: Session, job: Job) -> None:
 
 
 @router.post("/jobs/{job_id}/retry", status_code=201, responses=responses(403, 404))
-def retry_job(job_id: str, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
+def retry_job(job_id: JobId, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
     """A new job with the same spec as a failed or cancelled one."""
     job = get_job_or_404(session, job_id)
     require_owner(user, job.owner_id, "job")
@@ -249,7 +259,10 @@ def retry_job(job_id: str, session: SessionDep, user: UserDep, queue: QueueDep) 
 
 
 @router.get("/jobs/{job_id}/logs", responses=responses(404))
-def job_logs(job_id: str, session: SessionDep, _: UserDep, after: int = 0) -> list[LogLine]:
+def job_logs(
+    job_id: JobId, session: SessionDep, _: UserDep,
+    after: Annotated[int, Query(ge=0, le=INT32_MAX, description="lines after this id (the last one seen)")] = 0,
+) -> list[LogLine]:  # fmt: skip
     get_job_or_404(session, job_id)
     lines = session.scalars(select(JobLog).where(JobLog.job_id == job_id, JobLog.id > after).order_by(JobLog.id))
     return [LogLine(id=x.id, created_at=x.created_at, level=x.level, message=x.message) for x in lines]
@@ -257,15 +270,17 @@ def job_logs(job_id: str, session: SessionDep, _: UserDep, after: int = 0) -> li
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse, responses=responses(404))
 async def job_events(
-    job_id: str, request: Request, session: SessionDep, _: UserDep,
+    job_id: JobId, request: Request, session: SessionDep, _: UserDep,
     poll_s: Annotated[float, Query(ge=0.1, le=10)] = 0.5,
+    last_event_id: Annotated[int | None, Header(ge=0, le=INT32_MAX, description="resume after this log line id "
+                                                "(browsers send it when they reconnect)")] = None,
 ) -> StreamingResponse:  # fmt: skip
     """Server-sent events: `progress` (status and progress when they change), `log` (each new line, with its id
     as the event id, so Last-Event-ID resumes), and `end` when the job has finished."""
     get_job_or_404(session, job_id)
     session.commit()  # end the request's transaction now: a stream must not hold a lock for its lifetime
     sessions, drain, polls = request.app.state.sessions, request.app.state.drain, request.app.state.stream_polls
-    last_log = int(request.headers.get("last-event-id", "0") or 0)
+    last_log = last_event_id or 0
 
     def fetch(after: int) -> tuple[dict[str, Any], list[JobLog]]:
         with sessions() as s:
