@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_sthlib.py
 	$(BIN)/python bench/bench_evaluate.py
 	$(BIN)/python bench/bench_service.py
+	$(BIN)/python bench/bench_memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache runs

@@ -107,6 +107,10 @@ def rows(quick: bool) -> list[tuple[str, int, float, float]]:
         upload = f"POST /v1/datasets ({len(data) / 1e6:.2f} MB npz, {inflated / 1e9:.2f} GB inflated)"
         out.append((upload, *measured(proc.pid, lambda: client.post(
             "/v1/datasets", data={"name": "zeros"}, files={"file": ("zeros.npz", data)}))))  # fmt: skip
+        # the session commits after the response is sent (a yield dependency's exit): wait until the row is seen
+        deadline = time.monotonic() + 30
+        while client.get("/v1/datasets/upload:zeros").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
         for which in ("first", "second"):
             out.append((f"GET /v1/datasets/upload:zeros/similarity ({which})",
                         *measured(proc.pid, lambda: client.get("/v1/datasets/upload:zeros/similarity"))))  # fmt: skip
