@@ -36,6 +36,8 @@ class BodyRefused(HTTPException):
 
 
 class BodyLimits:
+    """The size limit for bodies other than the `uploads` routes', the time limits for every body (see above)."""
+
     def __init__(self, app: ASGIApp, max_json_bytes: int, timeout_s: float, uploads: Collection[Route]) -> None:
         self.app, self.max_json_bytes, self.timeout_s, self.uploads = app, max_json_bytes, timeout_s, set(uploads)
 
@@ -98,7 +100,7 @@ class _Body:
     async def refuse(self, error: BodyRefused) -> NoReturn:
         """Answer with `error` (unless the app has begun its own answer) and raise it into the app."""
         if not self.started:
-            self.answered = True
+            self.started = self.answered = True  # once: an app that swallows the error and reads on gets no second
             await _answer(error, self.scope, self._receive, self._send)
         raise error
 
