@@ -31,7 +31,9 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 def current_user(session: SessionDep, credentials: BearerDep) -> User:
     if credentials is None:
         raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
-    user = authenticate(session, credentials.credentials)
+    token = credentials.credentials
+    # keys are printable ASCII; anything else is no key (and a NUL would be refused by PostgreSQL: a 500)
+    user = authenticate(session, token) if token.isascii() and token.isprintable() else None
     session.commit()  # ends the key's last_used_at write now: no request holds its row until it ends
     if user is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API key")

@@ -5,9 +5,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from store.blobs import put_blob
 from store.db import session_scope
-from store.keys import create_key, create_user
-from store.models import Role
+from store.keys import create_key, create_user, find_user
+from store.models import Job, JobKind, JobStatus, Model, Role
 from store.settings import Settings
 
 
@@ -46,3 +47,32 @@ def db_client(request, tmp_path_factory):
 
 def auth(client, who="alice"):
     return {"Authorization": f"Bearer {client.keys[who]}"}
+
+
+def assert_error_shape(response) -> dict:
+    assert response.headers["content-type"].startswith("application/json"), response.text[:300]
+    body = response.json()
+    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"]), body
+    assert isinstance(body["error"]["code"], str) and isinstance(body["error"]["message"], str), body
+    return body
+
+
+@pytest.fixture(scope="module")
+def world(db_client):
+    """A job and a model to point requests at; the job has finished, so that an events stream would end."""
+    with session_scope(db_client.settings.database_url) as session:
+        alice = find_user(session, "alice")
+        job = Job(kind=JobKind.train, status=JobStatus.cancelled, owner_id=alice.id, spec={}, spec_hash="0" * 64)
+        session.add(job)
+        model = stored_model(session, alice.id, "m")
+        session.flush()
+        return {"{job}": job.id, "{model}": model.id}
+
+
+def stored_model(session, owner_id: str, name: str) -> Model:
+    blob = put_blob(session, b"weights")
+    model = Model(owner_id=owner_id, name=name, origin="uploaded", arch="small_cnn", dataset="mnist-5k", color="gray",
+                  in_channels=1, num_classes=10, input_scale="unit", blob_id=blob.id)  # fmt: skip
+    session.add(model)
+    session.flush()
+    return model

@@ -8,12 +8,11 @@ import struct
 import urllib.parse
 
 import pytest
+from sqlalchemy.exc import DataError
 
-from store.blobs import put_blob
 from store.db import session_scope
 from store.keys import find_user
-from store.models import Job, JobKind, JobStatus, Model
-from tests.api.conftest import auth
+from tests.api.conftest import assert_error_shape, auth, stored_model
 
 NUL = "\x00"
 INT32_MAX = 2**31 - 1
@@ -211,31 +210,11 @@ CASES = [
     ("eval-params-strengths-string", "POST", "/v1/eval-jobs",
      {"json": {**EVAL, "evaluators": [{"name": "gaussian", "params": {"strengths": "abc"}}]}},
      422, "evaluators.0.params.strengths"),
+    ("nul-api-key", "GET", "/v1/me", {"headers": {"Authorization": "Bearer sth_a\x00b"}}, 401, None),
     # 9. a body that is not JSON at all, or nested past Python's recursion limit
     ("body-nested", "POST", "/v1/train-jobs", raw_json("[" * 100_000 + "]" * 100_000), (400, 422), None),
     ("body-garbage", "POST", "/v1/train-jobs", raw_json("{"), 422, None),
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def world(db_client):
-    """A job and a model to point requests at; the job has finished, so that an events stream would end."""
-    with session_scope(db_client.settings.database_url) as session:
-        alice = find_user(session, "alice")
-        job = Job(kind=JobKind.train, status=JobStatus.cancelled, owner_id=alice.id, spec={}, spec_hash="0" * 64)
-        session.add(job)
-        model = stored_model(session, alice.id, "m")
-        session.flush()
-        return {"{job}": job.id, "{model}": model.id}
-
-
-def stored_model(session, owner_id: str, name: str) -> Model:
-    blob = put_blob(session, b"weights")
-    model = Model(owner_id=owner_id, name=name, origin="uploaded", arch="small_cnn", dataset="mnist-5k", color="gray",
-                  in_channels=1, num_classes=10, input_scale="unit", blob_id=blob.id)  # fmt: skip
-    session.add(model)
-    session.flush()
-    return model
 
 
 def _fill(value, world):
@@ -255,14 +234,6 @@ def error_fields(body: dict) -> list[str]:
     if isinstance(details, list):
         return [d["field"] for d in details]
     return [details["field"]] if isinstance(details, dict) and "field" in details else []
-
-
-def assert_error_shape(response) -> dict:
-    assert response.headers["content-type"].startswith("application/json"), response.text[:300]
-    body = response.json()
-    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"]), body
-    assert isinstance(body["error"]["code"], str) and isinstance(body["error"]["message"], str), body
-    return body
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs", "status", "field"), [c[1:] for c in CASES],
@@ -311,6 +282,19 @@ def test_a_scalar_tensor_counts_one_element(db_client):
     short = {"dtype": "F32", "shape": [], "data_offsets": [0, 0]}
     bad = db_client.post("/v1/models", headers=auth(db_client), **upload_model(sth_header(s=short)))
     assert bad.status_code == 422 and error_fields(assert_error_shape(bad)) == ["file"]
+
+
+def test_a_value_the_database_refuses_is_a_422(db_client):
+    """The net under the edge's checks: a DataError (psycopg's, or SQLite's) is the client's value."""
+    app = db_client.app
+
+    @app.get("/v1/refused-for-test")
+    def refused() -> None:
+        raise DataError("SELECT 1", {}, ValueError("value too long for type character varying(64)"))
+
+    response = db_client.get("/v1/refused-for-test")
+    assert response.status_code == 422 and assert_error_shape(response)["error"]["code"] == "invalid"
+    assert "varying" not in response.text
 
 
 def test_an_unexpected_error_is_a_json_500_without_internals(db_client, caplog):
