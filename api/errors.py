@@ -121,14 +121,23 @@ class InternalErrors:
             log.exception("unexpected error answering %s %s", scope.get("method"), scope.get("path"))
             if started:  # the status line is out: nothing can be answered any more
                 raise
-            body = error_body("internal", "internal error: the server failed to answer; it is logged, please "
-                              "report the time and request")  # fmt: skip
-            await JSONResponse(body, status_code=500)(scope, receive, send)
+            await internal_error()(scope, receive, send)
+
+
+def internal_error() -> JSONResponse:
+    return JSONResponse(error_body("internal", "internal error: the server failed to answer; it is logged, please "
+                                   "report the time and request"), status_code=500)  # fmt: skip
 
 
 def install(app: FastAPI) -> None:
     typed_validation_errors(app)
     app.add_middleware(InternalErrors)
+
+    @app.exception_handler(Exception)
+    async def middleware_error(_: Request, exc: Exception) -> JSONResponse:
+        """A failure in a middleware outside InternalErrors: Starlette's ServerErrorMiddleware answers with this
+        body instead of text/plain, then re-raises, so that the server logs it with its traceback."""
+        return internal_error()
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

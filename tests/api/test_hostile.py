@@ -8,10 +8,13 @@ import struct
 import urllib.parse
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.exc import DataError
 
+from api.main import create_app
 from store.db import session_scope
 from store.keys import find_user
+from store.settings import Settings
 from tests.api.conftest import assert_error_shape, auth, stored_model
 
 NUL = "\x00"
@@ -309,3 +312,17 @@ def test_an_unexpected_error_is_a_json_500_without_internals(db_client, caplog):
     body = assert_error_shape(response)
     assert body["error"]["code"] == "internal" and "secret" not in response.text
     assert any("secret internals" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+
+
+def test_a_failing_middleware_is_a_json_500_too(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'sth.db'}", broker_url=f"filesystem://{tmp_path / 'q'}")
+    app = create_app(settings)
+
+    @app.middleware("http")
+    async def broken(request, call_next):
+        raise RuntimeError("secret internals")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/healthz")
+    assert response.status_code == 500 and assert_error_shape(response)["error"]["code"] == "internal"
+    assert "secret" not in response.text
