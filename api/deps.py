@@ -21,7 +21,10 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# "function": the transaction commits when the route returns, before the response is sent (by default FastAPI ends
+# a yield dependency after sending: a client could read its 201 before the row was committed, or get a 201 for a
+# commit that then failed)
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="an API key from `sth admin create-key`")
 
 

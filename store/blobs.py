@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from store.models import Blob, BlobChunk
 from store.settings import get_settings
@@ -45,6 +45,17 @@ def iter_blob(session: Session, blob_id: str) -> Iterator[bytes]:
             select(BlobChunk.data).where(BlobChunk.blob_id == blob_id, BlobChunk.index == index)
         ).one()
         yield chunk
+
+
+def stream_blob(sessions: sessionmaker[Session], blob_id: str, chunks: int) -> Iterator[bytes]:
+    """The blob's `chunks` chunks in order, each read in a short transaction of its own: a slow reader (a download
+    over a slow link) never holds a connection or a transaction between chunks."""
+    for index in range(chunks):
+        with sessions() as session:
+            data = session.scalars(
+                select(BlobChunk.data).where(BlobChunk.blob_id == blob_id, BlobChunk.index == index)
+            ).one()
+        yield data
 
 
 def read_blob(session: Session, blob_id: str, verify: bool = True) -> bytes:

@@ -19,7 +19,7 @@ from api.schemas import ModelPublic, ResultPublic
 from api.specs import resolve_dataset
 from api.uploads import file_size, inspect_safetensors, pieces, sthlib_metadata
 from sthlib.specs import ARCHITECTURE_NAMES
-from store.blobs import iter_blob, put_blob
+from store.blobs import put_blob, stream_blob
 from store.models import EvalResult, Model
 
 router = APIRouter(prefix="/v1", tags=["models"], responses=responses(401))
@@ -61,13 +61,14 @@ def get_model(model_id: ModelId, session: SessionDep, _: UserDep) -> ModelPublic
 
 
 @router.get("/models/{model_id}/checkpoint", response_class=StreamingResponse, responses=responses(404))
-def download_checkpoint(model_id: ModelId, session: SessionDep, _: UserDep) -> StreamingResponse:
+def download_checkpoint(model_id: ModelId, session: SessionDep, _: UserDep, request: Request) -> StreamingResponse:
     """The safetensors checkpoint, streamed chunk by chunk; X-Checksum-SHA256 carries its sha256."""
     model = get_model_or_404(session, model_id)
-    blob_id, sha256, size = model.blob_id, model.blob.sha256, model.blob.size
-    headers = {"X-Checksum-SHA256": sha256, "Content-Length": str(size),
+    blob = model.blob
+    headers = {"X-Checksum-SHA256": blob.sha256, "Content-Length": str(blob.size),
                "Content-Disposition": attachment(f"{model.name}.safetensors")}  # fmt: skip
-    return StreamingResponse(iter_blob(session, blob_id), media_type="application/octet-stream", headers=headers)
+    chunks = stream_blob(request.app.state.sessions, blob.id, blob.chunks)  # no connection held between chunks
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
 
 
 def attachment(filename: str) -> str:
