@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -12,34 +13,49 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError, forbidden
 from api.queue import JobQueue
 from store.db import transaction
-from store.keys import authenticate
+from store.keys import KEY_TOUCHED, authenticate
 from store.models import Role, User
 
 
 def get_session(request: Request) -> Iterator[Session]:
     with transaction(request.app.state.sessions) as session:
         yield session
+    if request.method not in SAFE_METHODS:  # committed a change: what this process reuses is stale (api.recent)
+        request.app.state.recent_pages.invalidate()
+        request.app.state.recent_keys.invalidate()
 
 
 # "function": the transaction commits when the route returns, before the response is sent (by default FastAPI ends
 # a yield dependency after sending: a client could read its 201 before the row was committed, or get a 201 for a
 # commit that then failed)
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _bearer = HTTPBearer(auto_error=False, description="an API key from `sth admin create-key`")
 
 
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def current_user(session: SessionDep, credentials: BearerDep) -> User:
+def current_user(request: Request, session: SessionDep, credentials: BearerDep) -> User:
     if credentials is None:
         raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
     token = credentials.credentials
     # keys are printable ASCII; anything else is no key (and a NUL would be refused by PostgreSQL: a 500)
-    user = authenticate(session, token) if token.isascii() and token.isprintable() else None
-    session.commit()  # ends the key's last_used_at write now: no request holds its row until it ends
+    user = None
+    if token.isascii() and token.isprintable():
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        user = request.app.state.recent_keys.get(digest, lambda: _authenticate(session, token))
     if user is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API key")
+    return user
+
+
+def _authenticate(session: Session, token: str) -> User | None:
+    user = authenticate(session, token)
+    if session.info.pop(KEY_TOUCHED, False):
+        session.commit()  # ends the key's last_used_at write now: no request holds its row until it ends
+    if user is not None:
+        session.expunge(user)  # reused by later requests (api.recent): no rollback of this session may expire it
     return user
 
 

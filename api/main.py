@@ -17,9 +17,11 @@ from api import admission, errors, metrics
 from api.lifecycle import Drain
 from api.limits import BodyLimits
 from api.queue import JobQueue
+from api.recent import Recent
 from api.routes import catalogue, datasets, health, jobs, models, users
 from api.uploads import UploadLimits
 from store.db import migrate, session_factory
+from store.models import User
 from store.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ def create_app(settings: Settings | None = None, migrate_on_start: bool = True) 
     app.state.sessions = session_factory(settings.database_url, settings.api_concurrency)
     app.state.queue = JobQueue(settings.broker_url)
     app.state.drain = Drain()
+    app.state.recent_pages = Recent[bytes](settings.api_cache_s)
+    app.state.recent_keys = Recent[User | None](settings.api_cache_s, maxsize=4096)
     errors.install(app)
     admission.install(app, settings.api_concurrency, settings.api_queue_wait_s, settings.api_queue_max)
     app.state.metrics = metrics.install(app, app.state.sessions)

@@ -46,6 +46,7 @@ def create_key(session: Session, user: User, name: str = "") -> str:
 
 
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
+KEY_TOUCHED = "sth.key_touched"  # session.info flag: authenticate wrote last_used_at
 
 
 def authenticate(session: Session, token: str) -> User | None:
@@ -75,6 +76,7 @@ def touch(session: Session, key: ApiKey) -> None:
                            execution_options={"synchronize_session": False})  # fmt: skip
     if done.rowcount:  # type: ignore[attr-defined]
         set_committed_value(key, "last_used_at", now)  # what the row holds now, without writing it again
+        session.info[KEY_TOUCHED] = True  # the caller commits at once
 
 
 def _aware(when: datetime) -> datetime:

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     api_queue_wait_s: float = Field(
         default=2.0, ge=0, description="longest wait for a free slot before a request is answered 503 (saturated)"
     )
+    api_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="each API process reuses GET /v1/jobs pages and API key checks this long "
+        "(0: never); changes made through the same process are seen at once, others within this",
+    )
     api_queue_max: int = Field(default=256, ge=0, description="requests that may wait for a slot; beyond: 503 at once")
     db_statement_timeout_s: float = Field(
         default=15.0, gt=0, description="PostgreSQL: longest statement of the API and workers (statement_timeout)"

@@ -53,7 +53,8 @@ def _redis_payloads(broker_url: str) -> list[bytes]:
     client = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=5)
     try:
         keys = [JOB_QUEUE] + [f"{JOB_QUEUE}{REDIS_PRIORITY_SEPARATOR}{p}" for p in REDIS_PRIORITIES]
-        return [item for key in keys for item in client.lrange(key, 0, -1)]
+        items = [item for key in keys for item in client.lrange(key, 0, -1)]
+        return [item.encode() if isinstance(item, str) else item for item in items]
     finally:
         client.close()
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["jobs"], responses=responses(401))
 JobId = Annotated[Name, Path(description="a job's id (GET /v1/jobs)")]
 PAGE_TOKEN_CHARS = 256  # a token this server issues (a timestamp and an id, JSON in base64) is about 110
+JSON = "application/json"
 RECONNECT_MS = 1000  # sent when the server drains: clients reconnect after this long
 
 
@@ -176,16 +177,22 @@ def _after(token: str) -> Any:
     return or_(Job.created_at < when, and_(Job.created_at == when, Job.id < ident))
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=JobPage)
 def list_jobs(
-    session: SessionDep, _: UserDep,
+    request: Request, session: SessionDep, _: UserDep,
     status: JobStatus | None = None, kind: JobKind | None = None,
     owner: Annotated[Name | None, Query(description="a user name")] = None,
     parent_id: Annotated[Name | None, Query(description="a sweep's id: its trainings and evaluations")] = None,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
     page_token: Annotated[str | None, Query(max_length=PAGE_TOKEN_CHARS, description="next_page_token")] = None,
-) -> JobPage:  # fmt: skip
-    """The team's jobs, newest first."""
+) -> Response:  # fmt: skip
+    """The team's jobs, newest first (each API process reuses a page for up to STH_API_CACHE_S, 1 s)."""
+    key = (status, kind, owner, parent_id, page_size, page_token)
+    return Response(request.app.state.recent_pages.get(key, lambda: _page(session, *key)), media_type=JSON)
+
+
+def _page(session: Session, status: JobStatus | None, kind: JobKind | None, owner: str | None, parent_id: str | None,
+          page_size: int, page_token: str | None) -> bytes:  # fmt: skip
     query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(page_size + 1)
     if status:
         query = query.where(Job.status == status)
@@ -202,7 +209,7 @@ def list_jobs(
     jobs = jobs[:page_size]
     model_ids = _model_ids(session, [j.id for j in jobs])
     return JobPage(items=[job_public(session, j, model_ids) for j in jobs],
-                   next_page_token=_page_token(jobs[-1]) if more else None)  # fmt: skip
+                   next_page_token=_page_token(jobs[-1]) if more else None).model_dump_json().encode()  # fmt: skip
 
 
 def get_job_or_404(session: Session, job_id: str) -> Job:
