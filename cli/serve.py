@@ -15,6 +15,7 @@ def serve(
     host: Annotated[str, typer.Option(help="address the API listens on")] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes (one per GPU on a GPU server)")] = 1,
+    api_processes: Annotated[int, typer.Option(help="API processes (uvicorn --workers): about one per core")] = 1,
 ) -> None:
     """Start the API and the workers; on the first start, create an admin and print its API key."""
     import uvicorn
@@ -42,12 +43,20 @@ def serve(
     # handler an exit, so the workers below are stopped instead of orphaned
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        uvicorn.run(create_app(settings, migrate_on_start=False), host=host, port=port, log_level="info")
+        if api_processes > 1:  # each process builds the app from the same environment (migrations are done)
+            uvicorn.run("api.main:create_app", factory=True, workers=api_processes, host=host, port=port,
+                        log_level="info", timeout_graceful_shutdown=GRACEFUL_S)  # fmt: skip
+        else:
+            uvicorn.run(create_app(settings, migrate_on_start=False), host=host, port=port, log_level="info",
+                        timeout_graceful_shutdown=GRACEFUL_S)  # fmt: skip
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=30)
+
+
+GRACEFUL_S = 30  # on SIGTERM: event streams end at once (api.lifecycle); uploads and downloads get this long
 
 
 def _exit_on_signal(signum: int, _: object) -> None:

@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from store.settings import get_settings
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # shipped inside the package: wheels find it too
 
 
+MIGRATION_LOCK = 0x5748_4C41_4200  # PostgreSQL advisory lock held while migrating
 POOL_MARGIN = 8  # connections beyond the API's request slots: event streams, /readyz, /metrics, a worker's threads
 
 
@@ -33,7 +35,7 @@ def make_engine(url: str, slots: int | None = None, **options: Any) -> Engine:
     slots = settings.api_concurrency if slots is None else slots
     pooled = "poolclass" not in options  # migrations run unpooled, without timeouts (a migration may take long)
     if pooled:
-        options = {"pool_size": slots + POOL_MARGIN, "max_overflow": POOL_MARGIN,
+        options = {"pool_size": slots + POOL_MARGIN, "max_overflow": POOL_MARGIN // 2,
                    "pool_timeout": 10, **options}  # fmt: skip
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +97,22 @@ def migrate(url: str | None = None, revision: str = "head") -> None:
     """Bring the database to `revision` (default: the newest)."""
     url = url or get_settings().database_url
     log.info("migrating %s to %s", url.split("@")[-1], revision)
-    command.upgrade(alembic_config(url), revision)
+    if not url.startswith("postgresql"):
+        command.upgrade(alembic_config(url), revision)
+        return
+    # several API processes (uvicorn --workers) and workers start at once: one migrates, the others wait for it
+    from sqlalchemy import text
+
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                command.upgrade(alembic_config(url), revision)
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+    finally:
+        engine.dispose()
 
 
 def downgrade(url: str, revision: str = "base") -> None:

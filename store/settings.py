@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     )
     heartbeat_s: float = Field(default=2.0, gt=0, description="a running job's worker touches it this often")
     heartbeat_timeout_s: float = Field(
-        default=20.0, gt=0, description="a running job silent this long is orphaned and given to another worker"
+        default=10.0, gt=0, description="a running job silent this long is orphaned and given to another worker"
     )
     reconcile_every_s: float = Field(
         default=5.0, gt=0, description="how often a worker looks for lost messages, orphaned jobs and stuck sweeps"
@@ -47,7 +47,7 @@ class Settings(BaseSettings):
         default="", description="if set, GET /metrics requires 'Authorization: Bearer <token>' (it names users)"
     )
     api_concurrency: int = Field(
-        default=32, ge=1, description="requests the API serves at once; the others wait (see api_queue_wait_s)"
+        default=16, ge=1, description="requests each API process serves at once; the others wait (api_queue_wait_s)"
     )
     api_queue_wait_s: float = Field(
         default=2.0, ge=0, description="longest wait for a free slot before a request is answered 503 (saturated)"
