@@ -79,7 +79,9 @@ def broker_transport_options(broker_url: str, visibility_timeout_s: float | None
     holding a request) and the visibility timeout; the filesystem broker keeps its messages in folders under its
     path."""
     if broker_url.startswith(("redis://", "rediss://")):
-        options: dict[str, object] = {"socket_connect_timeout": 2}
+        # an idle worker sweeps the messages taken and not acknowledged every 10 s (kombu's default is every 100 s)
+        options: dict[str, object] = {"socket_connect_timeout": 2, "unacked_restore_interval": 10,
+                                      "unacked_restore_throttle": 1}  # fmt: skip
         if visibility_timeout_s is not None:
             options["visibility_timeout"] = visibility_timeout_s
         return options
