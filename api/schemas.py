@@ -10,7 +10,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from api.inputs import JsonObject, Name, Name128, check_json
 from store.models import JobKind, JobStatus
 
-IdempotencyKey = Annotated[Name128 | None, Field(description="the same key returns the same job")]
+# "" is no key (as null): stored, it would make every later empty key a conflict with the first job
+IdempotencyKey = Annotated[Name128 | None, AfterValidator(lambda key: key or None),
+                           Field(description="the same key returns the same job; empty: none")]  # fmt: skip
 Grid = Annotated[dict[str, list[Any]], AfterValidator(check_json)]
 
 

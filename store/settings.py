@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         default=16, ge=1, description="requests each API process serves at once; the others wait (api_queue_wait_s)"
     )
     api_queue_wait_s: float = Field(
-        default=2.0, ge=0, description="longest wait for a free slot before a request is answered 503 (saturated)"
+        default=1.0, ge=0, description="longest wait for a free slot before a request is answered 503 (saturated)"
     )
     api_cache_s: float = Field(
         default=1.0,

@@ -66,3 +66,11 @@ def test_metrics_can_require_a_token(database_url, tmp_path):
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
         assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert b"sth_jobs" in client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).content
+
+
+def test_an_empty_idempotency_key_is_no_key(database_url, tmp_path):
+    with _app(database_url, tmp_path) as client:
+        (key,) = _keys(database_url, "k")
+        ids = {client.post("/v1/train-jobs", json={**QUICK, "idempotency_key": ""}, headers=key).json()["id"]
+               for _ in range(2)}  # fmt: skip
+        assert len(ids) == 2  # two submissions, as without a key (the second was a 500)
