@@ -342,7 +342,7 @@ def drill_idempotency(stack: Stack, rounds: int) -> Row:
     return row
 
 
-def load_table(stack: Stack, rates: list[float], seconds: float, saturate: float) -> tuple[Row, list[list[str]]]:
+def load_table(stack: Stack, rates: list[int], seconds: float, saturate: int) -> tuple[Row, list[list[str]]]:
     """The ramp below saturation must give no error at all; far past it, only quick 503s; then 200s again."""
     with stack.client() as c:
         from store.db import session_scope
@@ -359,6 +359,8 @@ def load_table(stack: Stack, rates: list[float], seconds: float, saturate: float
             found = asyncio.run(run_load(stack.url, path, rate, seconds, {"Authorization": f"Bearer {stack.key}"}))
             bad = found.failures + sum(n for code, n in found.codes.items() if code >= 500 and code != 503)
             busy = found.codes.get(503, 0)
+            if found.failure_kinds:
+                row.notes += f"{path} {rate:g}/s: no answer {found.failure_kinds}; "
             below = rate != saturate
             row.tried += 1
             row.held += int(bad == 0 and (busy == 0 or not below))
@@ -368,7 +370,7 @@ def load_table(stack: Stack, rates: list[float], seconds: float, saturate: float
         healthy = wait_until(lambda: httpx.get(f"{stack.url}/v1/me", headers={"Authorization": f"Bearer {stack.key}"},
                                                timeout=5).status_code == 200, 60)  # fmt: skip
         row.recovery_s.append(float("inf") if healthy is None else healthy)
-    row.notes = "after saturation: 200 again in the recovery column"
+    row.notes += "recovery: until 200 again after saturation"
     return row, table
 
 

@@ -15,6 +15,7 @@ class Load:
     sent: int = 0
     codes: dict[int, int] = field(default_factory=dict)
     failures: int = 0  # no answer: refused, reset or timed out
+    failure_kinds: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
 
     def percentile_ms(self, q: float) -> float:
@@ -44,7 +45,7 @@ class _Connection:
 
 
 async def run_load(url: str, path: str, rate: float, seconds: float, headers: dict[str, str],
-                   timeout: float = 15.0, max_connections: int = 1000) -> Load:  # fmt: skip
+                   timeout: float = 15.0, max_connections: int = 4000) -> Load:  # fmt: skip
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", *(f"{k}: {v}" for k, v in headers.items())]
@@ -53,19 +54,37 @@ async def run_load(url: str, path: str, rate: float, seconds: float, headers: di
     opened = 0
     load = Load()
 
+    async def connect() -> _Connection:
+        nonlocal opened
+        if opened >= max_connections:
+            raise ConnectionRefusedError("too many connections")
+        opened += 1
+        try:
+            return _Connection(*await asyncio.wait_for(asyncio.open_connection(host, port), timeout))
+        except BaseException:
+            opened -= 1
+            raise
+
     async def one() -> None:
         nonlocal opened
         start = time.perf_counter()
         connection = idle.pop() if idle else None
         try:
+            if connection is not None:
+                try:
+                    status = await asyncio.wait_for(connection.get(request), timeout)
+                except (ConnectionError, asyncio.IncompleteReadError, IndexError):
+                    # the server closed this idle keep-alive connection (uvicorn does after 5 s): as any HTTP
+                    # client does, send the request again on a new one
+                    connection.writer.close()
+                    opened -= 1
+                    connection = None
             if connection is None:
-                if opened >= max_connections:
-                    raise ConnectionRefusedError("too many connections")
-                opened += 1
-                connection = _Connection(*await asyncio.wait_for(asyncio.open_connection(host, port), timeout))
-            status = await asyncio.wait_for(connection.get(request), timeout)
-        except (TimeoutError, OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+                connection = await connect()
+                status = await asyncio.wait_for(connection.get(request), timeout)
+        except (TimeoutError, OSError, ValueError, IndexError, asyncio.IncompleteReadError) as e:
             load.failures += 1
+            load.failure_kinds[type(e).__name__] = load.failure_kinds.get(type(e).__name__, 0) + 1
             if connection is not None:
                 connection.writer.close()
                 opened -= 1
