@@ -2,7 +2,7 @@
 embedded default (SQLite, filesystem broker) and on PostgreSQL + Redis. Prints one markdown table per backend.
 
 python bench/drills.py                 # 20 worker kills, 60 s load steps: about 25 minutes on 2 cores
-python bench/drills.py --quick         # 3 kills, 5 s load steps up to 100/s (CI runs it: tests/e2e/test_drills.py)
+python bench/drills.py --quick         # 2 kills, 3 s load steps up to 100/s (CI runs it: tests/e2e/test_drills.py)
 python bench/drills.py --backend postgres-redis --only load
 
 Drills: worker kills at random moments (restarted under the same name or, every other time, a new one); a broker
@@ -391,16 +391,16 @@ def run(backend: str, quick: bool, only: tuple[str, ...] = DRILLS, seed: int = 0
             stack.start_api()
             stack.start_worker("w1")
             if "kills" in only:
-                rows.append(drill_kills(stack, 3 if quick else 20, rng))
+                rows.append(drill_kills(stack, 2 if quick else 20, rng))
             if "broker" in only:
-                rows.append(drill_broker(stack, 3))
+                rows.append(drill_broker(stack, 2 if quick else 3))
             if "api-restart" in only:
                 rows.append(drill_api_restart(stack))
             if "idempotency" in only:
-                rows.append(drill_idempotency(stack, 10 if quick else 40))
+                rows.append(drill_idempotency(stack, 6 if quick else 40))
             if "load" in only:
                 rates, saturate = ([25, 50, 100], 500) if quick else ([50, 100, 200], 1000)
-                row, load = load_table(stack, rates, 5 if quick else 60, saturate)
+                row, load = load_table(stack, rates, 3 if quick else 60, saturate)
                 rows.append(row)
         finally:
             stack.stop()
