@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
-from store.models import Job, JobLog, JobStatus, utcnow
+from store.models import Job, JobLog, JobStatus, aware, utcnow
 
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.queued: frozenset({JobStatus.running, JobStatus.cancelled}),
@@ -72,7 +71,7 @@ def claim(session: Session, job_id: str, worker: str, device: str, heartbeat_tim
         return None
     if job.status is JobStatus.queued:
         return transition(session, job, JobStatus.running, worker=worker, device=device)
-    silent = (utcnow() - _aware(job.updated_at)).total_seconds()
+    silent = (utcnow() - aware(job.updated_at)).total_seconds()
     if silent < heartbeat_timeout_s and job.worker != worker:
         raise JobBusy(f"job {job_id} runs on {job.worker} (heard from {silent:.0f} s ago)")
     job.attempts += 1  # the previous worker died: continue from its last checkpoint
@@ -80,11 +79,6 @@ def claim(session: Session, job_id: str, worker: str, device: str, heartbeat_tim
     log_line(session, job.id, f"resumed on {worker} (attempt {job.attempts})")
     session.flush()
     return job
-
-
-def _aware(when: datetime) -> datetime:
-    """SQLite returns naive datetimes; they are UTC."""
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def log_line(session: Session, job_id: str, message: str, level: str = "info") -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from store.models import ApiKey, Role, User, utcnow
+from store.models import ApiKey, Role, User, aware, utcnow
 
 TOKEN_PREFIX = "sth_"
 PREFIX_CHARS = 12  # characters after TOKEN_PREFIX that are stored in clear to find the key
@@ -68,7 +68,7 @@ def touch(session: Session, key: ApiKey) -> None:
     at once, so a busy key's row is never locked across a request (a lock held while a request waited for a thread
     once locked up the API: every thread waited on the row)."""
     now = utcnow()
-    if key.last_used_at is not None and now - _aware(key.last_used_at) < TOUCH_EVERY:
+    if key.last_used_at is not None and now - aware(key.last_used_at) < TOUCH_EVERY:
         return
     free = select(ApiKey.id).where(ApiKey.id == key.id).with_for_update(skip_locked=True).scalar_subquery()
     stale = or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - TOUCH_EVERY)
@@ -77,11 +77,6 @@ def touch(session: Session, key: ApiKey) -> None:
     if done.rowcount:  # type: ignore[attr-defined]
         set_committed_value(key, "last_used_at", now)  # what the row holds now, without writing it again
         session.info[KEY_TOUCHED] = True  # the caller commits at once
-
-
-def _aware(when: datetime) -> datetime:
-    """SQLite returns naive datetimes; they are UTC."""
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def find_user(session: Session, name: str) -> User | None:
