@@ -29,14 +29,18 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
+    """1x1 (stride) -> 3x3 -> 1x1 (x4 channels), as the reference's ResNet50: the stride sits on the FIRST 1x1
+    convolution (torchvision's "ResNet v1.5" puts it on the 3x3 instead). The projection shortcut keeps it too.
+    The feature-map sizes are the same either way (1x1 with padding 0 and 3x3 with padding 1 both give ceil(h/2))."""
+
     expansion = 4
 
     def __init__(self, cin: int, width: int, stride: int) -> None:
         super().__init__()
         cout = width * self.expansion
-        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.conv1 = nn.Conv2d(cin, width, 1, stride, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.conv2 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(cout)

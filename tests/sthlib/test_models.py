@@ -28,6 +28,27 @@ def test_resnet18_stem_and_taps_follow_the_paper():
     assert shapes == [(64, 28, 28), (64, 28, 28), (128, 14, 14), (256, 7, 7), (512, 4, 4)]
 
 
+def test_resnet50_strides_on_the_first_1x1_convolution_as_the_reference():
+    model = build_model("resnet50", 1, 10)
+    for stage, stride in zip(model.stages, (1, 2, 2, 2), strict=True):
+        first = stage[0]
+        assert first.conv1.kernel_size == (1, 1) and first.conv1.stride == (stride, stride)
+        assert first.conv2.kernel_size == (3, 3) and first.conv2.stride == (1, 1)
+        assert first.shortcut[0].stride == (stride, stride)  # every stage's first block projects (64 -> 256 too)
+        assert all(block.conv1.stride == block.conv2.stride == (1, 1) for block in stage[1:])
+
+
+@pytest.mark.parametrize(
+    ("size", "sides"), [(28, (28, 28, 14, 7, 4)), (32, (32, 32, 16, 8, 4))]
+)  # fmt: skip
+def test_resnet50_tap_sizes(size, sides):
+    model = build_model("resnet50", 1, 10).eval()
+    with torch.no_grad():
+        shapes = [tuple(t.shape[1:]) for t in model.taps(torch.rand(1, 1, size, size))]
+    channels = (64, 256, 512, 1024, 2048)
+    assert shapes == [(c, s, s) for c, s in zip(channels, sides, strict=True)]
+
+
 def test_layer_weights_start_uniform_and_means_at_zero():
     model = build_model("resnet18", 1, 10)
     assert torch.equal(torch.softmax(model.layer_weights, 0), torch.full((5,), 0.2))
