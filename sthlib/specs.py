@@ -19,6 +19,7 @@ LOSS_NAMES = ("arctanh_square", "mse")
 COLORS = ("gray", "rgb")
 INPUT_SCALES = ("auto", "unit", "centered5")
 AUGMENTS = ("auto", "none", "crop_flip")
+REG_AUGMENTS = ("auto", "none", "frozen")
 
 
 def nest_dotted(changes: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +74,10 @@ class RegSpec:
     loss: str = "arctanh_square"  # or "mse"
     eps: float = 1e-5  # inside g(z) = log(1 + z + eps) - log(1 - z + eps)
     fused: bool = False  # one pass over both halves of the pairs (faster; BatchNorm sees them jointly)
+    # The N images: "frozen" = one random crop (reflect pad 4) + h-flip per image, drawn once from the spec's seed
+    # before S is computed; S and the training pairs both use these frozen images (the reference's behaviour).
+    # "none" = the images as loaded. auto: frozen when the regularization dataset is CIFAR-like, else none.
+    augment: str = "auto"
 
     def validate(self) -> None:
         _require(self.alpha >= 0, f"alpha must be >= 0 (0 = unregularized), got {self.alpha}")
@@ -81,6 +86,7 @@ class RegSpec:
         _require(self.pairs_per_step >= 1, f"pairs_per_step must be at least 1, got {self.pairs_per_step}")
         _choice(self.loss, LOSS_NAMES, "loss")
         _require(0 < self.eps < 0.1, f"eps must be in (0, 0.1), got {self.eps}")
+        _choice(self.augment, REG_AUGMENTS, "reg.augment")
         if self.dataset is not None:
             dataset_info(self.dataset)
 
@@ -155,6 +161,13 @@ class TrainSpec:
         if self.augment != "auto":
             return self.augment
         return "crop_flip" if dataset_info(self.dataset).augment else "none"
+
+    def resolved_reg_augment(self) -> str:
+        """reg.augment with auto resolved as the reference does: "frozen" for regularization images of a dataset
+        trained with crop and flip (CIFAR), whatever the task; "none" for MNIST-like and uploaded images."""
+        if self.reg.augment != "auto":
+            return self.reg.augment
+        return "frozen" if dataset_info(self.reg.dataset or self.dataset).augment else "none"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -36,3 +36,18 @@ def crop_flip(x: Tensor, generator: torch.Generator, padding: int = CROP_PADDING
     batch = torch.arange(b, device=x.device)[:, None, None, None]
     channels = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
     return padded[batch, channels, rows, cols]
+
+
+FREEZE_CHUNK = 4096  # images cropped at a time by frozen_crop_flip (bounds the padded float copy)
+
+
+def frozen_crop_flip(images: Tensor, seed: int, padding: int = CROP_PADDING) -> Tensor:
+    """uint8 (N,C,H,W) -> the same images, each cropped and maybe flipped once by ``crop_flip`` (reg.augment
+    "frozen"). The draws come from a CPU generator seeded with `seed`, so they are the same on every device; pixel
+    values only move, so the result is uint8 again without rounding."""
+    generator = torch.Generator().manual_seed(seed)
+    out = torch.empty_like(images, device="cpu")
+    for start in range(0, len(images), FREEZE_CHUNK):
+        chunk = images[start : start + FREEZE_CHUNK].cpu().float()
+        out[start : start + FREEZE_CHUNK] = crop_flip(chunk, generator, padding).to(torch.uint8)
+    return out

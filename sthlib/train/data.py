@@ -11,6 +11,7 @@ from sthlib.data import dataset_info, load_dataset, train_valid_split
 from sthlib.pairs import PairBatch, PairSampler
 from sthlib.similarity import unit_vectors
 from sthlib.specs import TrainSpec
+from sthlib.train.augment import frozen_crop_flip
 
 
 @dataclass
@@ -57,7 +58,11 @@ class TaskData:
 
 @dataclass
 class RegData:
-    """The N regularization images (uint8, on the device) and the sampler of their pairs."""
+    """The N regularization images (uint8, on the device) and the sampler of their pairs.
+
+    With reg.augment "frozen" (auto for CIFAR-like regularization images) `images` are the crops and flips drawn
+    once by ``frozen_crop_flip`` from the spec's seed: S, the targets and every training pair come from them.
+    """
 
     images: Tensor
     sampler: PairSampler
@@ -71,11 +76,13 @@ class RegData:
             raise ValueError(
                 f"reg.n_images={reg.n_images} exceeds the {len(images)} training images of {name!r}; lower it"
             )
-        images = images[: reg.n_images]
-        r = unit_vectors(images).to(device)
+        frozen = torch.as_tensor(images[: reg.n_images])
+        if spec.resolved_reg_augment() == "frozen":  # before S: targets and pairs see the same cropped images
+            frozen = frozen_crop_flip(frozen, spec.seed)
+        r = unit_vectors(frozen).to(device)
         sampler = PairSampler(r, reg.threshold, reg.variant, reg.threshold_low, seed=spec.seed)
         sampler.check_k(reg.pairs_per_step)
-        return cls(images=torch.as_tensor(images).to(device), sampler=sampler)
+        return cls(images=frozen.to(device), sampler=sampler)
 
     def fixed_pairs(self, count: int, seed: int) -> PairBatch:
         """`count` pairs (fewer if fewer are selected) from an independent stream: the same every epoch."""

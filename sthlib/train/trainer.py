@@ -233,7 +233,7 @@ class Trainer:
         tensors, meta = read_safetensors(Path(path))
         if meta.get("format") != STATE_FORMAT:
             raise CheckpointError(f"{path}: format {meta.get('format')!r} is not a training state ({STATE_FORMAT})")
-        trainer = cls(TrainSpec.from_dict(meta["spec"]), device, callbacks)
+        trainer = cls(TrainSpec.from_dict(_saved_spec(meta["spec"])), device, callbacks)
         prefixed = {k: v.to(trainer.device) for k, v in tensors.items()}
         load_weights(trainer.model, _strip(prefixed, "model."), str(path))
         trainer.best_state = _strip(prefixed, "best.")
@@ -249,6 +249,12 @@ class Trainer:
         trainer.epoch, trainer.best_epoch = int(meta["epoch"]), int(meta["best_epoch"])
         trainer.history = [EpochMetrics(**m) for m in meta["history"]]
         return trainer
+
+
+def _saved_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A state saved before reg.augment existed trained on the regularization images as loaded: keep it so."""
+    reg = spec.get("reg") or {}
+    return spec if "augment" in reg else {**spec, "reg": {**reg, "augment": "none"}}
 
 
 def _strip(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:

@@ -20,6 +20,7 @@ from sthlib.specs import PAPER_TABLE, PRESETS, RegSpec, TrainSpec, preset
         ({"reg.pairs_per_step": 0}, "pairs_per_step must be at least 1"),
         ({"reg.loss": "l1"}, "unknown loss 'l1'"),
         ({"color": "cmyk"}, "unknown color"),
+        ({"reg.augment": "random"}, "unknown reg.augment 'random'; choose one of auto, none, frozen"),
     ],
 )
 def test_bad_specs_say_what_to_change(changes, message):
@@ -60,6 +61,20 @@ def test_paper_defaults_per_family():
     assert preset("cifar10+cifar10").resolved_augment() == "crop_flip"
     assert preset("mnist+mnist").resolved_input_scale() == "unit"
     assert preset("mnist+mnist").resolved_augment() == "none"
+
+
+def test_regularization_images_are_frozen_by_default_when_they_are_cifar_like():
+    assert RegSpec().augment == "auto"
+    assert preset("cifar10+cifar10").resolved_reg_augment() == "frozen"
+    assert preset("mnist+mnist", **{"reg.dataset": "cifar100"}).resolved_reg_augment() == "frozen"
+    assert preset("cifar10+cifar10", **{"reg.dataset": "mnist"}).resolved_reg_augment() == "none"
+    assert preset("mnist+mnist").resolved_reg_augment() == "none"
+    assert preset("cifar10+cifar10", augment="none").resolved_reg_augment() == "frozen"  # the reg images' own rule
+    assert preset("cifar10+cifar10", **{"reg.augment": "none"}).resolved_reg_augment() == "none"
+    assert preset("quick", **{"reg.augment": "frozen"}).resolved_reg_augment() == "frozen"
+    saved_before = preset("cifar10+cifar10").to_dict()
+    del saved_before["reg"]["augment"]
+    assert TrainSpec.from_dict(saved_before).reg.augment == "auto"
 
 
 def test_the_api_side_of_sthlib_does_not_import_torch():

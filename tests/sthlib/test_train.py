@@ -99,3 +99,15 @@ def test_more_pairs_per_step_than_selected_pairs():
 def test_train_limit_larger_than_the_dataset():
     with pytest.raises(ValueError, match="train_limit=99999 exceeds"):
         Trainer(preset("quick", train_limit=99999))
+
+
+def test_a_state_saved_before_reg_augment_existed_resumes_on_the_images_as_loaded(tmp_path):
+    from sthlib.checkpoint import read_safetensors, write_safetensors
+
+    state = tmp_path / "state.safetensors"
+    Trainer(preset("quick", **SMALL)).save_state(state)
+    assert Trainer.resume(state).spec.reg.augment == "auto"
+    tensors, meta = read_safetensors(state)
+    del meta["spec"]["reg"]["augment"]
+    write_safetensors(state, tensors, meta)
+    assert Trainer.resume(state).spec.reg.augment == "none"  # not auto: a CIFAR run must not switch mid-way
