@@ -23,7 +23,8 @@ from sthlib.train import Trainer, resolve_device
 
 CASES: dict[str, dict[str, Any]] = {  # evaluator -> parameters (images/s counts images x strengths)
     "gaussian": {}, "uniform": {}, "salt_pepper": {}, "transfer_fgsm": {}, "fgsm": {}, "pgd": {"steps": 10},
-    "boundary": {"steps": 50}, "hopskipjump": {"steps": 2}, "corruption": {"severities": [1, 3, 5]},
+    "boundary": {"steps": 50, "repeats": 1}, "hopskipjump": {"steps": 2, "repeats": 1},
+    "corruption": {"severities": [1, 3, 5]},
 }  # fmt: skip
 
 

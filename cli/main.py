@@ -55,6 +55,7 @@ def train(
     threshold: Annotated[float | None, Opt(help="Th in (0, 1)")] = None,
     variant: Annotated[str | None, Opt(help="all, high, low, positive, negative, double, continuous")] = None,
     threshold_low: Annotated[float | None, Opt(help="Th2 for variant double")] = None,
+    reg_augment: Annotated[str | None, Opt(help="auto, frozen (one seeded crop+flip, CIFAR's default) or none")] = None,
     pairs: Annotated[int | None, Opt(help="k pairs per step")] = None,
     loss: Annotated[str | None, Opt(help="arctanh_square or mse")] = None,
     fused: Annotated[bool | None, Opt("--fused/--two-pass", help="one pass over both halves of the pairs")] = None,
@@ -73,6 +74,7 @@ def train(
         "train_limit": train_limit, "test_limit": test_limit, "seed": seed, "reg.alpha": alpha,
         "reg.dataset": reg_dataset, "reg.n_images": n_images, "reg.threshold": threshold, "reg.variant": variant,
         "reg.threshold_low": threshold_low, "reg.pairs_per_step": pairs, "reg.loss": loss, "reg.fused": fused,
+        "reg.augment": reg_augment,
     }  # fmt: skip
     state_path = out.with_suffix(".state.safetensors")
     callbacks: list[Callback] = [EpochCheckpoint(state_path)]
@@ -105,8 +107,9 @@ def evaluate(
     n_images: Annotated[int | None, Opt(help="a seeded random subset of the test split")] = None,
     seed: Annotated[int | None, Opt()] = None,
     steps: Annotated[int | None, Opt(help="attack iterations (boundary, hopskipjump, pgd)")] = None,
-    thorough: Annotated[bool, Opt(help="boundary: 1000 steps instead of the reference's 50")] = False,
-    repeats: Annotated[int | None, Opt(help="boundary/hopskipjump repeats (the paper uses 5)")] = None,
+    thorough: Annotated[bool, Opt(help="boundary/hopskipjump: 4x their default steps (checks convergence)")] = False,
+    repeats: Annotated[int | None, Opt(help="boundary/hopskipjump repeats (default 5, the paper's)")] = None,
+    start: Annotated[str | None, Opt(help="boundary/hopskipjump: nearest (default) or reference")] = None,
     source: Annotated[Path | None, Opt(help="transfer_fgsm: the unregularized source checkpoint")] = None,
     device: Annotated[str, Opt(help="auto, cpu, cuda ...")] = "auto",
     out: Annotated[Path, Opt(help="folder for JSON, CSV and figures")] = Path("runs/eval"),
@@ -114,16 +117,16 @@ def evaluate(
 ) -> None:
     """Evaluate a checkpoint: noise curves, transferred/white-box FGSM, PGD, boundary and HopSkipJump attacks,
     common corruptions. Writes one JSON and one CSV per result."""
-    from cli.evaluate import run_evaluations, summary_table
-    from sthlib.evalspecs import BOUNDARY_STEPS
+    from cli.evaluate import run_evaluations, summary_tables
 
     shortcuts = {"n_images": n_images, "seed": seed, "repeats": repeats, "source": str(source) if source else None,
-                 "steps": BOUNDARY_STEPS["thorough"] if thorough and steps is None else steps}  # fmt: skip
+                 "steps": steps, "start": start}  # fmt: skip
     try:
-        results = run_evaluations(checkpoint, attack, shortcuts, param or [], device, out, plot, console)
+        results = run_evaluations(checkpoint, attack, shortcuts, param or [], device, out, plot, console, thorough)
     except ValueError as e:
         _fail(str(e))
-    Console().print(summary_table(results))
+    for table in summary_tables(results):
+        Console().print(table)
 
 
 @app.command()

@@ -16,13 +16,15 @@ def test_sth_evaluate_writes_json_csv_and_figures(tmp_path):
     trainer.save_best(checkpoint)
     out = tmp_path / "eval"
     result = runner.invoke(app, ["evaluate", str(checkpoint), "-a", "gaussian", "-a", "boundary", "--n-images", "40",
-                                 "--steps", "5", "-p", "strengths=[0, 0.3]", "--out", str(out)])  # fmt: skip
+                                 "--steps", "5", "--repeats", "2", "-p", "strengths=[0, 0.3]",
+                                 "--out", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
     curve = json.loads((out / "tiny_gaussian.json").read_text())
     assert curve["kind"] == "curve" and [p["strength"] for p in curve["points"]] == [0, 0.3]
     assert (out / "tiny_gaussian.csv").read_text().startswith("model,evaluator")
     report = json.loads((out / "tiny_boundary.json").read_text())
-    assert report["n"] == 40 and report["params"]["steps"] == 5
+    assert report["n"] == 40 and report["params"]["steps"] == 5 and report["summary"]["repeats"] == 2
+    assert "||d||^2/D" in result.output and "40 x 2" in result.output and "best" in result.output
     assert (out / "tiny_gaussian.png").read_bytes().startswith(b"\x89PNG")
     assert (out / "tiny_boundary_spectrum.svg").exists()
 

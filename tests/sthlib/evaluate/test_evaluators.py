@@ -19,8 +19,8 @@ FAST = {
     "transfer_fgsm": {"strengths": [0.0, 0.1, 0.3]},
     "fgsm": {"strengths": [0.0, 0.1]},
     "pgd": {"strengths": [0.0, 0.1], "steps": 3},
-    "boundary": {"steps": 10, "n_images": 60},
-    "hopskipjump": {"steps": 1, "n_images": 30},
+    "boundary": {"steps": 10, "n_images": 60, "repeats": 2},
+    "hopskipjump": {"steps": 1, "n_images": 30, "repeats": 1},
     "corruption": {"corruptions": ["gaussian_noise", "fog", "pixelate"], "severities": [1, 5]},
 }
 
@@ -50,7 +50,9 @@ def test_every_evaluator_returns_a_well_formed_result(name, target, source, mnis
             assert all(p.n == len(x) for p in result.points)
         else:
             assert isinstance(result, PerturbationReport)
-            assert len(result.success) == result.n == len(x)  # n_images picks the subset in evaluate()
+            repeats = result.params["repeats"]
+            assert len(result.success) == len(result.start) == len(result.mse) == result.summary.repeats == repeats
+            assert all(len(row) == result.n == len(x) for row in result.success)  # n_images: evaluate() subsets
             assert 0 <= result.summary.success_rate <= 1
 
 
@@ -103,7 +105,9 @@ def test_boundary_repeats_and_channel_zero_score(target, mnist_eval):
     report = get_evaluator("boundary", steps=5, n_images=40, repeats=2, score_channel="first").run(
         target.classifier, x[:40], y[:40], "mnist-5k"
     )[0]
-    assert len(report.summary.repeat_median_mse) == 2 and not math.isnan(report.summary.std_mse)
+    summary = report.summary
+    assert len(summary.repeat_median_mse) == 2 and not math.isnan(summary.score_std)
+    assert summary.score == pytest.approx(sum(summary.repeat_median_mse) / 2)
     assert report.spectrum is not None and 0 < report.spectrum["half_power_frequency"] <= 0.5
 
 
@@ -167,7 +171,7 @@ def cifar_model():
 def test_evaluators_on_real_cifar10_samples(cifar_model, name):
     model, x, y = cifar_model
     assert len(set(model.predict(x).tolist())) > 2
-    params = {"steps": 10} if name == "boundary" else FAST[name] if name == "corruption" else {}
+    params = {"steps": 10, "repeats": 1} if name == "boundary" else FAST[name] if name == "corruption" else {}
     result = get_evaluator(name, **params).run(model, x, y, "cifar10")[0]
     if isinstance(result, RobustnessCurve):
         if name in ("gaussian", "fgsm"):
