@@ -80,8 +80,10 @@ def main() -> None:
     parser.add_argument("--n-images", type=int, default=300)
     parser.add_argument("--models", type=Path, default=Path("runs/bench-minimal"), help="folder of the two models")
     parser.add_argument("--json", type=Path, help="append every cell here as JSON lines")
+    parser.add_argument("--threads", type=int, help="torch threads (1 is faster for a few images on a busy CPU)")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     models = quick_models(args.models)
     x_np, y_np = evaluation_images("mnist-5k", "gray", args.n_images, seed=0)
     x, y = torch.from_numpy(x_np).float() / 255, torch.from_numpy(y_np)
