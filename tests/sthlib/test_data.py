@@ -15,6 +15,7 @@ from sthlib.data import (
     to_grayscale,
     train_valid_split,
 )
+from tests.sthlib.fakes import write_cifar10_bin
 
 
 def test_mnist5k_split_is_stratified_interleaved_and_disjoint():
@@ -68,13 +69,7 @@ def test_torchvision_layout_under_sth_data_dir(tmp_path, monkeypatch):
 
 
 def test_cifar_binary_format(tmp_path, monkeypatch):
-    folder = tmp_path / "cifar-10-batches-bin"
-    folder.mkdir()
-    rng = np.random.default_rng(2)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        records = rng.integers(0, 256, (3, 1 + 3072), dtype=np.uint8)
-        records[:, 0] = [3, 1, 4]
-        records.tofile(folder / f"{name}.bin")
+    write_cifar10_bin(tmp_path, [3, 1, 4], seed=2)
     monkeypatch.setenv("STH_DATA_DIR", str(tmp_path))
     x, y = load_dataset("cifar10", "train", color="rgb")
     assert x.shape == (15, 3, 32, 32) and y.tolist() == [3, 1, 4] * 5

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,6 +7,7 @@ from sthlib.similarity import unit_vectors
 from sthlib.specs import RegSpec, TrainSpec, preset
 from sthlib.train.augment import CROP_PADDING
 from sthlib.train.data import RegData
+from tests.sthlib.fakes import write_cifar10_bin
 
 CPU = torch.device("cpu")
 N = 40  # regularization images
@@ -16,13 +16,7 @@ N = 40  # regularization images
 @pytest.fixture
 def cifar_spec(tmp_path, monkeypatch):
     """A CIFAR-10 task on random images in the binary layout (20 per batch file), regularized on its own images."""
-    folder = tmp_path / "cifar-10-batches-bin"
-    folder.mkdir()
-    rng = np.random.default_rng(3)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        records = rng.integers(0, 256, (20, 1 + 3072), dtype=np.uint8)
-        records[:, 0] = np.arange(20) % 10
-        records.tofile(folder / f"{name}.bin")
+    write_cifar10_bin(tmp_path, [i % 10 for i in range(20)], seed=3)
     monkeypatch.setenv("STH_DATA_DIR", str(tmp_path))
     return TrainSpec(dataset="cifar10", reg=RegSpec(alpha=1.0, n_images=N, pairs_per_step=4)).validate()
 
