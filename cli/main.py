@@ -109,7 +109,7 @@ def evaluate(
     steps: Annotated[int | None, Opt(help="attack iterations (boundary, hopskipjump, pgd)")] = None,
     thorough: Annotated[bool, Opt(help="boundary/hopskipjump: 4x their default steps (checks convergence)")] = False,
     repeats: Annotated[int | None, Opt(help="boundary/hopskipjump repeats (default 5, the paper's)")] = None,
-    start: Annotated[str | None, Opt(help="boundary/hopskipjump: nearest (default) or reference")] = None,
+    start: Annotated[str | None, Opt(help="boundary/hopskipjump: best (default), nearest or reference")] = None,
     source: Annotated[Path | None, Opt(help="transfer_fgsm: the unregularized source checkpoint")] = None,
     device: Annotated[str, Opt(help="auto, cpu, cuda ...")] = "auto",
     out: Annotated[Path, Opt(help="folder for JSON, CSV and figures")] = Path("runs/eval"),

@@ -13,7 +13,6 @@ Family = Literal["mnist", "cifar", "other"]
 CLAMPS = ("range", "image")  # clamp perturbed images to [0, 1], or to each image's own [min, max] (the reference)
 SCORE_CHANNELS = ("all", "first")  # ||delta||^2 / D over all channels, or channel 0 only (the reference)
 STARTS = ("best", "nearest", "reference")  # where minimal-perturbation attacks start (sthlib.evaluate.minimal)
-REFERENCE_BOUNDARY_STEPS = 50  # the paper's code: far from converged (bench/README.md, "Minimal perturbations")
 THOROUGH_FACTOR = 4  # `--thorough`: this many times the default steps (the budget that checks convergence)
 
 
@@ -109,7 +108,7 @@ class BoundaryParams(MinimalParams):
 
 @dataclass(frozen=True)
 class HopSkipJumpParams(MinimalParams):
-    steps: int = 64  # foolbox's default; converged from the nearest start (bench/README.md)
+    steps: int = 64  # foolbox's default; NOT converged by the 4x rule (bench/README.md): an upper bound
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,9 @@ class MinimalAttack(Evaluator):
         from_pool = has_pool & (pool_distance <= noise_distance)
         return torch.where(from_pool.view(-1, 1, 1, 1), pool, noise), from_pool
 
-    def noise_starts(self, fmodel: fb.PyTorchModel, x: Tensor, predictions: Tensor, directions: int = 1000) -> Tensor:
+    def noise_starts(
+        self, fmodel: fb.PyTorchModel, x: Tensor, predictions: Tensor, directions: int = NOISE_DIRECTIONS["reference"]
+    ) -> Tensor:
         """foolbox's default initialisation of both attacks (what runs when no starting points are given). Where
         every draw of noise keeps the model's class, it tries `directions` draws of the whole batch: the "best"
         start, which has the nearest image to fall back on, gives up after 100."""
