@@ -1,6 +1,6 @@
 # The image docker-compose.yml runs: the API, one worker per GPU, Flower. GPU workers need the NVIDIA Container
 # Toolkit on the host; PyPI's torch 2.14.1 wheel brings its CUDA libraries. The package carries its Alembic
-# migrations (store/migrations, applied at every start) and the dashboard's files.
+# migrations (the top-level migrations package, applied at every start) and the dashboard's files.
 FROM python:3.11-slim-bookworm
 ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 STH_DATA_DIR=/data
 RUN apt-get update \
@@ -11,6 +11,7 @@ COPY pyproject.toml README.md ./
 COPY sthlib sthlib
 COPY cli cli
 COPY store store
+COPY migrations migrations
 COPY api api
 COPY worker worker
 RUN pip install . "flower>=2"

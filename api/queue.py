@@ -9,7 +9,8 @@ from store.settings import JOB_QUEUE, RUN_JOB_TASK, broker_transport_options, ce
 
 class JobQueue:
     def __init__(self, broker_url: str) -> None:
-        self.app = Celery("sth-api", broker=celery_broker_url(broker_url))
+        # fixups=[]: Celery's built-in Django fix-up imports celery.worker (the WorkController) into the API process
+        self.app = Celery("sth-api", broker=celery_broker_url(broker_url), fixups=[])
         self.app.conf.broker_transport_options = broker_transport_options(broker_url)
         self.app.conf.broker_connection_retry_on_startup = True
         # an unreachable broker fails a submission within about a second (it is then taken back: api.routes.jobs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,6 @@ from sqlalchemy.pool import NullPool
 from store.settings import get_settings
 
 log = logging.getLogger(__name__)
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # shipped inside the package: wheels find it too
 
 
 MIGRATION_LOCK = 0x5748_4C41_4200  # PostgreSQL advisory lock held while migrating
@@ -86,9 +86,22 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         yield session
 
 
+def migrations_dir() -> Path:
+    """The folder of the top-level `migrations` package (env.py, script.py.mako, versions/): a source checkout's or an
+    installed wheel's, wherever the import system finds it. Located by find_spec, never imported: Alembic runs env.py
+    itself, and store imports nothing of migrations (migrations imports store)."""
+    spec = importlib.util.find_spec("migrations")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in map(Path, folders):
+        if (folder / "env.py").is_file() and (folder / "script.py.mako").is_file():
+            return folder
+    found = f"a `migrations` at {folders} without env.py and script.py.mako" if folders else "no `migrations` package"
+    raise RuntimeError(f"Alembic's scripts not found: {found} on sys.path (install sthlab, or run from its checkout)")
+
+
 def alembic_config(url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 

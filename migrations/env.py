@@ -1,4 +1,5 @@
-"""Alembic environment: the URL comes from the Config (store.db.alembic_config sets it)."""
+"""Alembic environment: the URL comes from the Config (store.db.alembic_config sets it, and points Alembic at this
+folder, the top-level `migrations` package)."""
 
 from __future__ import annotations
 
