@@ -6,7 +6,8 @@ each pair's similarity and target are computed from the unit vectors r_i when it
 
 For a variant that selects only part of the pairs, one blocked pass over S counts the selected pairs (so a
 too-large k is caught up front). When the selected set is small (at most ``explicit_limit`` pairs) it is kept
-as two int32 index arrays and shuffled per pass; otherwise the permuted stream skips unselected pairs.
+as two int32 index arrays and shuffled per pass; otherwise the permuted stream skips unselected pairs. That scan
+is a ``PairScan``: a second stream over the same pairs (``PairSampler.fork``) reuses it instead of rescanning.
 """
 
 from __future__ import annotations
@@ -17,13 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sthlib.similarity import (
-    iter_upper_tiles,
-    pair_index_to_ij,
-    pair_selected,
-    pair_targets,
-    validate_selection,
-)
+from sthlib.preflight import check_pairs_per_step, check_selected
+from sthlib.similarity import iter_upper_tiles, pair_index_to_ij
+from sthlib.variants import pair_selected, pair_targets, validate_selection, variant_rule
 
 _ROUNDS = 4
 _M32 = 0xFFFFFFFF
@@ -77,10 +74,39 @@ def scan_selected(
     return count, (found[0, :count].clone(), found[1, :count].clone())
 
 
+@dataclass(frozen=True)
+class PairScan:
+    """What one variant selects among the pairs i < j of n unit vectors: how many, and, when there are at most
+    ``explicit_limit`` of them, which (int32 i, j). A variant that does not filter needs no scan."""
+
+    n: int
+    threshold: float
+    variant: str
+    threshold_low: float | None
+    count: int
+    explicit: tuple[Tensor, Tensor] | None
+
+    @classmethod
+    def of(
+        cls, r: Tensor, threshold: float, variant: str, threshold_low: float | None = None,
+        explicit_limit: int = 1 << 22,
+    ) -> PairScan:  # fmt: skip
+        validate_selection(threshold, variant, threshold_low)
+        n = r.shape[0]
+        if not variant_rule(variant).filters:
+            return cls(n, threshold, variant, threshold_low, n * (n - 1) // 2, None)
+        count, explicit = scan_selected(r, threshold, variant, threshold_low, explicit_limit)
+        return cls(n, threshold, variant, threshold_low, count, explicit)
+
+    def matches(self, n: int, threshold: float, variant: str, threshold_low: float | None) -> bool:
+        return (self.n, self.threshold, self.variant, self.threshold_low) == (n, threshold, variant, threshold_low)
+
+
 class PairSampler:
     """Draws k pairs per step, uniformly from the selected set, as a shuffled pass restarted when exhausted.
 
-    Deterministic for a seed; ``state_dict``/``load_state_dict`` resume the stream exactly.
+    Deterministic for a seed; ``state_dict``/``load_state_dict`` resume the stream exactly. `scan` (the
+    ``PairScan`` of these r and selection) skips the pass over S; without it the sampler scans.
     """
 
     def __init__(
@@ -91,6 +117,7 @@ class PairSampler:
         threshold_low: float | None = None,
         seed: int = 0,
         explicit_limit: int = 1 << 22,
+        scan: PairScan | None = None,
     ) -> None:
         validate_selection(threshold, variant, threshold_low)
         if r.ndim != 2 or r.shape[0] < 2:
@@ -98,29 +125,30 @@ class PairSampler:
         self.r, self.n = r, r.shape[0]
         self.threshold, self.variant, self.threshold_low, self.seed = threshold, variant, threshold_low, seed
         self.total_pairs = self.n * (self.n - 1) // 2
-        self._filtered = variant not in ("all", "continuous")
-        self._explicit: tuple[Tensor, Tensor] | None = None
-        self.selected_count = self.total_pairs
-        if self._filtered:
-            self.selected_count, self._explicit = scan_selected(r, threshold, variant, threshold_low, explicit_limit)
-        if self.selected_count == 0:
-            raise ValueError(
-                f"variant {variant!r} at threshold {threshold} selects none of the {self.total_pairs} pairs of "
-                f"{self.n} images; change threshold (see the similarity summary) or the variant"
-            )
+        self._filtered = variant_rule(variant).filters
+        if scan is None:
+            scan = PairScan.of(r, threshold, variant, threshold_low, explicit_limit)
+        elif not scan.matches(self.n, threshold, variant, threshold_low):
+            raise ValueError(f"the pair scan is of {scan.n} images, {scan.variant!r} at threshold {scan.threshold} "
+                             f"(threshold_low {scan.threshold_low}), not of this sampler's")  # fmt: skip
+        self.scan = scan
+        self.selected_count, self._explicit = scan.count, scan.explicit
+        check_selected(self.selected_count, n_images=self.n, threshold=threshold, variant=variant,
+                       threshold_low=threshold_low)  # fmt: skip
         self._half_bits = max(1, ((self.total_pairs - 1).bit_length() + 1) // 2)
         self.pass_length = self.selected_count if self._explicit is not None else 1 << (2 * self._half_bits)
         self.pass_index, self.cursor = 0, 0
         self._pass_cache: tuple[int, object] | None = None
 
+    def fork(self, seed: int) -> PairSampler:
+        """A sampler of the same pairs with its own stream from `seed` (from its start): it reuses this one's scan,
+        and draws what ``PairSampler(r, ..., seed=seed)`` would."""
+        return PairSampler(self.r, self.threshold, self.variant, self.threshold_low, seed=seed, scan=self.scan)
+
     def check_k(self, k: int) -> None:
-        if k < 1:
-            raise ValueError(f"pairs per step must be at least 1, got {k}")
-        if k > self.selected_count:
-            raise ValueError(
-                f"{k} pairs per step exceeds the {self.selected_count} pairs that variant {self.variant!r} "
-                f"selects at threshold {self.threshold}; lower pairs_per_step or select more pairs"
-            )
+        """SpecError (field reg.pairs_per_step) unless 1 <= k <= the selected pairs."""
+        check_pairs_per_step(k, self.selected_count, n_images=self.n, threshold=self.threshold,
+                             variant=self.variant, threshold_low=self.threshold_low)  # fmt: skip
 
     def _pass_key(self) -> object:
         """Per-pass shuffle: Feistel round keys (stream) or a permutation of the explicit list."""

@@ -3,26 +3,25 @@
 The dense API (``pixel_similarity``, ``threshold_targets``) materialises N x N matrices and is meant for analysis
 and tests. Training uses ``PairSampler``, which keeps only the unit vectors r_i (O(N*D) memory) and computes each
 pair's similarity and target on the fly. Both go through the same two elementwise rules (``pair_selected``,
-``pair_targets``), so a pair's target and selection are defined once.
+``pair_targets``, from the variant registry ``sthlib.variants``), so a pair's target and selection are defined once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from sthlib import simstats
-from sthlib.simstats import SimilaritySummary, pair_selected, pair_targets, similarity_summary
-from sthlib.specs import VARIANTS, validate_selection
+from sthlib.simstats import SimilaritySummary, similarity_summary
+from sthlib.variants import VARIANTS, Variant, pair_selected, pair_targets, validate_selection
 
-Variant = Literal["all", "high", "low", "positive", "negative", "double", "continuous"]
 __all__ = [
     "VARIANTS",
     "SimilaritySummary",
+    "Variant",
     "pair_selected",
     "pair_targets",
     "pixel_similarity",

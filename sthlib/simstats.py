@@ -2,49 +2,28 @@
 
 Numpy only, so the API can answer "what would Th select on this dataset" without importing torch.
 ``sthlib.similarity`` builds the torch side (dense S, targets, the training pair source) on the same definitions:
-``unit_vectors`` defines r_i once, and ``pair_targets`` / ``pair_selected`` are written with operators that
-numpy arrays and torch tensors share, so a pair's target and selection are defined once for both.
+``unit_vectors`` defines r_i once, and ``pair_targets`` / ``pair_selected`` are the registry's (sthlib.variants),
+written with operators that numpy arrays and torch tensors share, so a pair's target and selection are defined once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from sthlib.specs import VARIANTS, validate_selection
+from sthlib.variants import VARIANTS, pair_selected, pair_targets, validate_selection, variant_rule
 
-__all__ = ["SimilaritySummary", "pair_selected", "pair_targets", "similarity_summary", "unit_vectors"]
-
-
-def pair_targets(s: Any, threshold: float, variant: str) -> Any:
-    """T = S^Th: +1 where S > Th, -1 where S < -Th, 0 otherwise; T = S for the continuous variant.
-
-    `s` is a numpy array or a torch tensor; the result has its type, dtype and device.
-    """
-    if variant == "continuous":
-        return s.copy() if isinstance(s, np.ndarray) else s.clone()
-    zero = s * 0  # float + bool keeps s's dtype in numpy and torch (torch refuses float - bool)
-    return (zero + (s > threshold)) - (zero + (s < -threshold))
-
-
-def pair_selected(s: Any, threshold: float, variant: str, threshold_low: float | None = None) -> Any:
-    """Which pairs a variant trains on (the paper's "range"), elementwise on similarities S (array or tensor)."""
-    a = abs(s)
-    if variant in ("all", "continuous"):
-        return a <= a  # all True for finite S, in s's own array type and device
-    if variant == "high":
-        return a > threshold
-    if variant == "low":
-        return a < threshold
-    if variant == "positive":
-        return (s > threshold) | (a < threshold)
-    if variant == "negative":
-        return (s < -threshold) | (a < threshold)
-    if variant == "double":
-        return (a > threshold) | (a < float(threshold_low))  # type: ignore[arg-type]
-    raise ValueError(f"unknown variant {variant!r}")
+__all__ = [
+    "SimilaritySummary",
+    "count_selected",
+    "pair_selected",
+    "pair_targets",
+    "similarity_summary",
+    "unit_vectors",
+]
 
 
 def unit_vectors(images: np.ndarray, dtype: Any = np.float32, chunk: int = 1024) -> np.ndarray:
@@ -94,6 +73,26 @@ class SimilaritySummary:
 TILE = 1024
 
 
+def _upper_tiles(r: np.ndarray) -> Iterator[np.ndarray]:
+    """S over every pair i < j of r (N,D), tile by tile: each tile's similarities as a flat array."""
+    n = r.shape[0]
+    for i0 in range(0, n, TILE):
+        rows = r[i0 : i0 + TILE]
+        for j0 in range(i0, n, TILE):
+            s = rows @ r[j0 : j0 + TILE].T
+            yield s[np.triu_indices(s.shape[0], 1, s.shape[1])] if j0 == i0 else s.ravel()
+
+
+def count_selected(r: Any, threshold: float, variant: str, threshold_low: float | None = None) -> int:
+    """How many pairs i < j of the unit vectors r (N,D; a numpy array or a CPU tensor) a variant trains on (exact)."""
+    validate_selection(threshold, variant, threshold_low)
+    r = np.asarray(r, dtype=np.float32)
+    n = r.shape[0]
+    if not variant_rule(variant).filters:
+        return n * (n - 1) // 2
+    return sum(int(np.count_nonzero(pair_selected(s, threshold, variant, threshold_low))) for s in _upper_tiles(r))
+
+
 def similarity_summary(
     r: np.ndarray,
     threshold: float,
@@ -118,7 +117,7 @@ def similarity_summary(
     total = n * (n - 1) // 2
     if total == 0:
         raise ValueError("need at least 2 images for a similarity summary")
-    variants = [v for v in VARIANTS if v != "double" or threshold_low is not None]
+    variants = [v for v in VARIANTS if threshold_low is not None or not variant_rule(v).needs_low]
     counts = np.zeros(bins, dtype=np.int64)
     chosen = dict.fromkeys(variants, 0)
     signs = {"+1": 0, "0": 0, "-1": 0}
@@ -135,11 +134,8 @@ def similarity_summary(
 
     exact = total <= max_exact_pairs
     if exact:
-        for i0 in range(0, n, TILE):
-            rows = r[i0 : i0 + TILE]
-            for j0 in range(i0, n, TILE):
-                s = rows @ r[j0 : j0 + TILE].T
-                tally(s[np.triu_indices(s.shape[0], 1, s.shape[1])] if j0 == i0 else s.ravel())
+        for s in _upper_tiles(r):
+            tally(s)
         seen = total
     else:
         rng = np.random.default_rng(seed)

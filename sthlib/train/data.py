@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from sthlib.data import dataset_info, load_dataset, train_valid_split
-from sthlib.pairs import PairBatch, PairSampler
+from sthlib.pairs import PairBatch, PairSampler, PairScan
+from sthlib.preflight import check_pairs
 from sthlib.similarity import unit_vectors
 from sthlib.specs import TrainSpec
 from sthlib.train.augment import frozen_crop_flip
@@ -69,23 +70,29 @@ class RegData:
 
     @classmethod
     def load(cls, spec: TrainSpec, device: torch.device) -> RegData:
+        """SpecError, worded as the API's pre-flight check (sthlib.preflight.check_pairs), for a regularizer that
+        cannot run: more images than the split holds, no pair selected, more pairs per step than selected."""
         reg = spec.reg
         name = reg.dataset or spec.dataset
         images, _ = load_dataset(name, "train", spec.color)
-        if reg.n_images > len(images):
-            raise ValueError(
-                f"reg.n_images={reg.n_images} exceeds the {len(images)} training images of {name!r}; lower it"
-            )
+
+        def check(selected: int | None) -> None:
+            check_pairs(dataset=name, n_images=reg.n_images, threshold=reg.threshold, variant=reg.variant,
+                        threshold_low=reg.threshold_low, pairs_per_step=reg.pairs_per_step, available=len(images),
+                        selected=selected)  # fmt: skip
+
+        check(None)  # the image count, before any work
         frozen = torch.as_tensor(images[: reg.n_images])
         if spec.resolved_reg_augment() == "frozen":  # before S: targets and pairs see the same cropped images
             frozen = frozen_crop_flip(frozen, spec.seed)
         r = unit_vectors(frozen).to(device)
-        sampler = PairSampler(r, reg.threshold, reg.variant, reg.threshold_low, seed=spec.seed)
-        sampler.check_k(reg.pairs_per_step)
+        scan = PairScan.of(r, reg.threshold, reg.variant, reg.threshold_low)
+        check(scan.count)
+        sampler = PairSampler(r, reg.threshold, reg.variant, reg.threshold_low, seed=spec.seed, scan=scan)
         return cls(images=frozen.to(device), sampler=sampler)
 
     def fixed_pairs(self, count: int, seed: int) -> PairBatch:
-        """`count` pairs (fewer if fewer are selected) from an independent stream: the same every epoch."""
-        s = self.sampler
-        other = PairSampler(s.r, s.threshold, s.variant, s.threshold_low, seed=seed)
+        """`count` pairs (fewer if fewer are selected) from an independent stream: the same every epoch. The
+        stream is a fork of the training sampler: the same selected pairs, no second scan of S."""
+        other = self.sampler.fork(seed)
         return other.sample(min(count, other.selected_count))

@@ -176,7 +176,7 @@ def test_similarity_refuses_what_it_cannot_answer(client, path, params, status):
     ("reg", "field", "says"),
     [
         ({"variant": "high", "threshold": 0.999, "n_images": 300}, "reg.threshold", "selects none"),
-        ({"variant": "high", "threshold": 0.8, "n_images": 300, "pairs_per_step": 5000}, "reg.pairs_per_step",
+        ({"variant": "high", "threshold": 0.8, "n_images": 300, "pairs_per_step": 4000}, "reg.pairs_per_step",
          "exceeds the"),
         ({"n_images": 4001}, "reg.n_images", "exceeds the 4000 training images"),
     ],

@@ -85,7 +85,7 @@ def test_a_stopped_run_resumes_to_the_same_result(tmp_path):
 
 
 def test_more_regularization_images_than_the_dataset_has():
-    with pytest.raises(ValueError, match=r"reg\.n_images=5000 exceeds the 4000 training images"):
+    with pytest.raises(ValueError, match=r"reg\.n_images: 5000 exceeds the 4000 training images"):
         Trainer(preset("quick", **{"reg.n_images": 5000}))
 
 
