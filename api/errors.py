@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.inputs import InputError
+from sthlib.validation import SpecError, show
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,13 @@ def _field(error: Any) -> str:
     return ".".join(str(p) for p in where if p != "body")
 
 
+def _message(error: Any) -> str:
+    """pydantic's message, with the value sent when it is short (what was wrong, in the user's notation)."""
+    if error["type"] in ("missing", "extra_forbidden") or "input" not in error:
+        return "unknown field" if error["type"] == "extra_forbidden" else str(error["msg"])
+    return f"{error['msg']}, got {show(error['input'])}"
+
+
 class InternalErrors:
     """ASGI middleware: an exception no handler turned into an answer becomes a JSON 500 (code "internal") instead
     of Starlette's text/plain, logged here with its traceback; its text stays in the log, never in the answer."""
@@ -143,11 +151,17 @@ def install(app: FastAPI) -> None:
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
 
+    @app.exception_handler(SpecError)
+    async def spec_error(_: Request, exc: SpecError) -> JSONResponse:
+        """A spec field refused by sthlib.validation or a spec's own checks: its path, message and hint."""
+        return JSONResponse(error_body("invalid", exc.text, exc.to_dict()), status_code=422)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(e), "message": e["msg"]} for e in exc.errors()]
-        fields = ", ".join(e["field"] for e in errors)
-        return JSONResponse(error_body("invalid", f"invalid request: {fields}", errors), status_code=422)
+        errors = [{"field": _field(e), "message": _message(e)} for e in exc.errors()]
+        message = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+        details = {"field": errors[0]["field"], **({"also": errors[1:]} if len(errors) > 1 else {})}
+        return JSONResponse(error_body("invalid", message, details), status_code=422)
 
     @app.exception_handler(DataError)
     async def data_error(request: Request, exc: DataError) -> JSONResponse:

@@ -5,63 +5,80 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from api.inputs import JsonObject, Name, Name128, check_json
+from api.spec_schemas import evaluator_request_schema, grid_schema, seeds_schema, train_changes_schema
+from sthlib.evalspecs import EVAL_SPECS
+from sthlib.jobspecs import MAX_EVALUATORS
+from sthlib.specs import PRESETS
 from store.models import JobKind, JobStatus
 
 # "" is no key (as null): stored, it would make every later empty key a conflict with the first job
 IdempotencyKey = Annotated[Name128 | None, AfterValidator(lambda key: key or None),
                            Field(description="the same key returns the same job; empty: none")]  # fmt: skip
-Grid = Annotated[dict[str, list[Any]], AfterValidator(check_json)]
+TrainChanges = Annotated[JsonObject, WithJsonSchema(train_changes_schema())]
+Grid = Annotated[JsonObject, WithJsonSchema(grid_schema())]
+Seeds = Annotated[list[Any], AfterValidator(check_json), WithJsonSchema(seeds_schema())]
+CURVE_EVALUATORS = [name for name, spec in EVAL_SPECS.items() if spec.kind == "curve"]
+
+
+STRICT = ConfigDict(strict=True, extra="forbid")  # true is no number, "3" no integer, a typo no silent default
 
 
 class TrainJobCreate(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
+    model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [
         {"preset": "quick", "spec": {"epochs": 1}, "idempotency_key": "quick-demo-1"},
         {"preset": "fashion-mnist+fashion-mnist", "spec": {"seed": 1, "reg": {"alpha": 10.0, "threshold": 0.4}}},
     ]})  # fmt: skip
-    preset: Name | None = Field(None, description="start from a preset (GET /v1/presets); null: the defaults")
-    spec: JsonObject = Field(default_factory=dict, description="TrainSpec fields to change (reg nested)")
+    preset: Name | None = Field(None, description="start from a preset (GET /v1/presets); null: the defaults",
+                                json_schema_extra={"enum": [*sorted(PRESETS), None]})  # fmt: skip
+    spec: TrainChanges = Field(default_factory=dict)
     idempotency_key: IdempotencyKey = None
 
 
 class EvaluatorRequest(BaseModel):
+    model_config = STRICT
     name: Name = Field(description="an evaluator of GET /v1/evaluators")
-    params: JsonObject = Field(default_factory=dict)
-    source_model_id: Name | None = Field(None, description="transfer_fgsm: the unregularized source model")
+    params: JsonObject = Field(default_factory=dict, description="the evaluator's parameters; omitted: defaults")
+    source_model_id: Name | None = Field(None, description="transfer_fgsm: the unregularized source model (the "
+                                         'same as params.source {"kind": "model", "ref": ID})')  # fmt: skip
+
+
+Evaluators = list[Annotated[EvaluatorRequest, WithJsonSchema(evaluator_request_schema())]]
 
 
 class EvalJobCreate(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
+    model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [
         {"model_id": "MODEL_ID", "evaluators": [{"name": "gaussian", "params": {"n_images": 500}},
                                                  {"name": "boundary", "params": {"steps": 10, "n_images": 100}}]},
     ]})  # fmt: skip
     model_id: Name
-    evaluators: list[EvaluatorRequest] = Field(min_length=1)
+    evaluators: Evaluators = Field(min_length=1, max_length=MAX_EVALUATORS)
     idempotency_key: IdempotencyKey = None
 
 
 class SweepCreate(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
+    model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [
         {"preset": "quick", "spec": {"epochs": 1, "reg": {"n_images": 500}},
          "grid": {"reg.alpha": [0.1, 1.0], "reg.threshold": [0.2, 0.8]}, "seeds": [0],
          "evaluators": [{"name": "gaussian", "params": {"n_images": 500}}], "select_by": "gaussian"},
     ]})  # fmt: skip
-    preset: Name | None = Field(None, description="start from a preset (GET /v1/presets); null: the defaults")
-    spec: JsonObject = Field(default_factory=dict, description="TrainSpec fields every training shares")
+    preset: Name | None = Field(None, description="start from a preset (GET /v1/presets); null: the defaults",
+                                json_schema_extra={"enum": [*sorted(PRESETS), None]})  # fmt: skip
+    spec: TrainChanges = Field(default_factory=dict)
     grid: Grid = Field(
-        min_length=1,
-        description="field -> values, e.g. reg.alpha, reg.threshold; "
-        "every combination is trained (reg.alpha 0, the baseline, is added)",
+        description="field -> 1 to 16 distinct values, e.g. reg.alpha, reg.threshold; every combination is trained "
+        "(reg.alpha 0, the baseline, is added)",
     )
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=10)
-    evaluators: list[EvaluatorRequest] = Field(
-        min_length=1,
-        description="run on every trained model; transfer_fgsm without source_model_id attacks with an "
-        "unregularized source model the sweep trains (seed max(seeds) + 1)",
-    )
-    select_by: Name | None = Field(None, description="the curve evaluator that ranks settings (default: the first)")
+    seeds: Seeds = Field(default_factory=lambda: [0])
+    evaluators: Evaluators = Field(
+        min_length=1, max_length=MAX_EVALUATORS,
+        description="run on every trained model; transfer_fgsm without a source attacks with an unregularized "
+        "source model the sweep trains (seed max(seeds) + 1)",
+    )  # fmt: skip
+    select_by: Name | None = Field(None, description="the curve evaluator that ranks settings (default: the first)",
+                                   json_schema_extra={"enum": [*CURVE_EVALUATORS, None]})  # fmt: skip
     min_r0_u0: float = Field(0.9, gt=0, le=1, description="keep settings whose clean accuracy R0 >= this * U0")
     idempotency_key: IdempotencyKey = None
 

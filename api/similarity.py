@@ -14,12 +14,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from api.cache import SingleFlightCache
-from api.errors import invalid
 from sthlib import preflight
 from sthlib.data import availability, load_dataset
 from sthlib.simstats import similarity_summary, unit_vectors
 from sthlib.specs import TrainSpec
-from sthlib.validation import SpecError
 from sthlib.variants import variant_rule
 
 EXACT_IMAGES = 20_000  # up to here (2e8 pairs) a summary is exact; the API never answers beyond
@@ -82,9 +80,9 @@ def summary(name: str, color: str, images: int, threshold: float, threshold_low:
 
 
 def check_pairs(spec: TrainSpec) -> None:
-    """422 for a regularizer that cannot run: more images asked than the split holds, a threshold that selects no
-    pair, or more pairs per step than are selected. The worker's own check (sthlib.preflight.check_pairs, which
-    its RegData.load calls with a torch count), answered before queueing with the same message."""
+    """SpecError (422) for a regularizer that cannot run: more images asked than the split holds, a threshold that
+    selects no pair, or more pairs per step than are selected. The worker's own check (sthlib.preflight.check_pairs,
+    which its RegData.load calls with a torch count), answered before queueing with the same message."""
     reg = spec.reg
     if not reg.enabled:
         return
@@ -92,12 +90,9 @@ def check_pairs(spec: TrainSpec) -> None:
     version = dataset_version(name)
     available = len(_train_images(version, spec.color))
     selected = None  # beyond EXACT_IMAGES a sampled count could miss rare pairs: the worker counts them exactly
-    try:
-        if variant_rule(reg.variant).filters and reg.n_images <= min(available, EXACT_IMAGES):
-            found = _summary(version, spec.color, reg.n_images, reg.threshold, reg.threshold_low, 40)
-            selected = round(found["selected_fraction"][reg.variant] * found["pairs"])
-        preflight.check_pairs(dataset=name, n_images=reg.n_images, threshold=reg.threshold, variant=reg.variant,
-                              threshold_low=reg.threshold_low, pairs_per_step=reg.pairs_per_step,
-                              available=available, selected=selected)  # fmt: skip
-    except SpecError as e:
-        raise invalid(str(e), e.field) from None
+    if variant_rule(reg.variant).filters and reg.n_images <= min(available, EXACT_IMAGES):
+        found = _summary(version, spec.color, reg.n_images, reg.threshold, reg.threshold_low, 40)
+        selected = round(found["selected_fraction"][reg.variant] * found["pairs"])
+    preflight.check_pairs(dataset=name, n_images=reg.n_images, threshold=reg.threshold, variant=reg.variant,
+                          threshold_low=reg.threshold_low, pairs_per_step=reg.pairs_per_step,
+                          available=available, selected=selected)  # fmt: skip

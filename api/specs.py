@@ -1,19 +1,18 @@
-"""Turning requests into validated specs before anything is queued (422 with a message that says what to change)."""
+"""Requests turned into typed specs (sthlib.jobspecs) before anything is queued, plus what only this server can
+check: uploaded datasets fetched and present, the files of built-in datasets, pairs for the regularizer, source
+models that exist and fit. Every failure is a SpecError whose field is the request's own path ("spec.reg.alpha",
+"evaluators.1.params.strengths.0", "grid.reg.threshold"); api.errors answers it with 422."""
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import json
-import re
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.errors import ApiError, invalid, not_found
+from api.errors import ApiError
 from api.schemas import EvalJobCreate, EvaluatorRequest, SweepCreate
 from api.similarity import check_pairs
-from api.spectypes import check_fields
 from sthlib.data import (
     UPLOAD_PREFIX,
     DatasetError,
@@ -25,29 +24,11 @@ from sthlib.data import (
 )
 from sthlib.data.registry import NPZ_PREFIX
 from sthlib.evalspecs import EVAL_SPECS
-from sthlib.specs import PRESETS, RegSpec, TrainSpec, nest_dotted
+from sthlib.jobspecs import EvalJobSpec, EvaluatorCall, SweepSpec, build_sweep
+from sthlib.specs import PRESETS, TrainSpec, merge
+from sthlib.validation import SpecError, require
 from store.datasets import find_dataset, materialize
-from store.jobs import SWEEP_SOURCE, spec_hash
 from store.models import Model
-
-
-def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in changes.items():
-        if key == "reg" and isinstance(value, dict):
-            merged["reg"] = {**(base.get("reg") or {}), **value}
-        else:
-            merged[key] = value
-    return merged
-
-
-def _field_of(message: str) -> str | None:
-    """The field a validation message is about (its first word); regularizer fields get their reg. prefix."""
-    match = re.match(r"(?:unknown )?([a-z_.]+)", message)
-    if match is None:
-        return None
-    name = match.group(1)
-    return f"reg.{name}" if f"reg.{name}" in _REG_FIELDS and name not in _TRAIN_FIELDS else name
 
 
 def resolve_dataset(session: Session, name: str, field: str, missing: int = 422) -> DatasetInfo:
@@ -57,8 +38,8 @@ def resolve_dataset(session: Session, name: str, field: str, missing: int = 422)
     """
     code = "not_found" if missing == 404 else "invalid"
     if name.startswith(NPZ_PREFIX):
-        raise invalid("npz:PATH names a file on the server and is for local runs; upload the file with "
-                      "POST /v1/datasets and name it upload:NAME", field)  # fmt: skip
+        raise SpecError(field, "npz:PATH names a file on the server and is for local runs",
+                        "upload the file with POST /v1/datasets and name it upload:NAME")  # fmt: skip
     try:
         if name.startswith(UPLOAD_PREFIX):
             materialize(session, check_upload_name(name.removeprefix(UPLOAD_PREFIX)), uploads_dir())
@@ -70,150 +51,144 @@ def resolve_dataset(session: Session, name: str, field: str, missing: int = 422)
         raise ApiError(missing, code, str(e), {"field": field}) from None
 
 
-def train_spec(session: Session, preset: str | None, changes: dict[str, Any]) -> TrainSpec:
-    if preset is not None and preset not in PRESETS:
-        raise invalid(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}", "preset")
-    check_fields(changes, TrainSpec)  # reg an object, numbers numbers: what follows may compare and merge them
-    base = (PRESETS[preset] if preset else TrainSpec()).to_dict()
-    merged = _merge(base, changes)
-    for name, field in ((merged.get("dataset"), "dataset"), ((merged.get("reg") or {}).get("dataset"), "reg.dataset")):
-        if isinstance(name, str):
-            resolve_dataset(session, name, field)
-    task = merged.get("dataset")
-    if isinstance(task, str) and task.startswith(UPLOAD_PREFIX):
-        row = find_dataset(session, task.removeprefix(UPLOAD_PREFIX))
-        if row is not None and "test" not in row.info.get("splits", {}):
-            raise invalid(f"{task} has no test split, which a classification task needs: upload a .npz with "
-                          "test_images and test_labels too, or use it as reg.dataset", "dataset")  # fmt: skip
+def preset_spec(preset: str | None) -> TrainSpec:
+    require(preset is None or preset in PRESETS, "preset", f"unknown preset {preset!r}",
+            f"choose one of {', '.join(sorted(PRESETS))}")  # fmt: skip
+    return PRESETS[preset] if preset else TrainSpec()
+
+
+def typed_train_spec(preset: str | None, changes: dict[str, Any], field: str = "spec") -> TrainSpec:
+    """The preset changed by `changes`, every field's type and range checked (meaning: server_checks)."""
+    base = preset_spec(preset).to_dict()
     try:
-        spec = TrainSpec.from_dict(merged).validate()
-    except (TypeError, ValueError) as e:
-        raise invalid(str(e), _field_of(str(e))) from None
-    for name in {spec.dataset, spec.reg.dataset or spec.dataset} if spec.reg.enabled else {spec.dataset}:
-        _require_files(name)
-    check_pairs(spec)
+        return TrainSpec.from_dict(merge(base, changes))
+    except SpecError as e:
+        raise e.at(field) from None
+
+
+def train_spec(session: Session, preset: str | None, changes: dict[str, Any]) -> TrainSpec:
+    spec = typed_train_spec(preset, changes)
+    fetch_datasets(session, {spec.dataset: "spec.dataset", spec.reg.dataset: "spec.reg.dataset"})
+    server_checks(session, spec, "spec")
     return spec
 
 
-def _require_files(dataset: str) -> None:
+def fetch_datasets(session: Session, names: dict[str | None, str]) -> None:
+    """Each named dataset known here, an uploaded one fetched to this machine (name -> the field naming it)."""
+    for name, field in names.items():
+        if isinstance(name, str):
+            resolve_dataset(session, name, field)
+
+
+def server_checks(session: Session, spec: TrainSpec, field: str = "spec") -> None:
+    """The spec's meaning (TrainSpec.validate), then this server's files and the regularizer's pairs; SpecError
+    with `field` in front of the spec's own field."""
+    try:
+        spec.validate()
+        task = spec.dataset
+        if task.startswith(UPLOAD_PREFIX):
+            row = find_dataset(session, task.removeprefix(UPLOAD_PREFIX))
+            require(row is None or "test" in row.info.get("splits", {}), "dataset",
+                    f"{task} has no test split, which a classification task needs",
+                    "upload a .npz with test_images and test_labels too, or use it as reg.dataset")  # fmt: skip
+        for name, where in _datasets_read(spec):
+            _require_files(name, where)
+        check_pairs(spec)
+    except SpecError as e:
+        raise e.at(field) from None
+
+
+def _datasets_read(spec: TrainSpec) -> list[tuple[str, str]]:
+    if not spec.reg.enabled or spec.reg.dataset is None:
+        return [(spec.dataset, "dataset")]
+    return [(spec.dataset, "dataset"), (spec.reg.dataset, "reg.dataset")]
+
+
+def _require_files(dataset: str, field: str) -> None:
     try:
         where = availability(dataset)
     except DatasetError as e:
-        raise invalid(str(e), "dataset") from None
+        raise SpecError(field, str(e)) from None
     if not where.available:
         raise ApiError(422, "dataset_missing", f"the files of dataset {dataset!r} are not on this server; "
-                       f"{where.how_to_provide}", {"field": "dataset", "searched": where.searched})  # fmt: skip
+                       f"{where.how_to_provide}", {"field": f"spec.{field}", "searched": where.searched})  # fmt: skip
 
 
-def eval_job_spec(session: Session, body: EvalJobCreate) -> tuple[dict[str, Any], str]:
+def _request_calls(requests: list[EvaluatorRequest]) -> list[dict[str, Any]]:
+    """The evaluator requests as EvaluatorCall JSON: source_model_id is params.source {"kind": "model"}."""
+    calls = []
+    for i, request in enumerate(requests):
+        params = dict(request.params)
+        if request.source_model_id is not None:
+            sourced = request.name in EVAL_SPECS and EVAL_SPECS[request.name].sourced
+            require(sourced, f"evaluators.{i}.source_model_id", f"{request.name} takes no source model")
+            require("source" not in params, f"evaluators.{i}.source_model_id",
+                    "give the source model once: source_model_id or params.source")  # fmt: skip
+            params["source"] = {"kind": "model", "ref": request.source_model_id}
+        calls.append({"name": request.name, "params": params})
+    return calls
+
+
+def check_sources(session: Session, calls: tuple[EvaluatorCall, ...], shape: tuple[int, int], target: str) -> None:
+    """Each transfer attack's source is a stored model of the same task (`shape`: classes, channels)."""
+    for i, call in enumerate(calls):
+        source = call.source
+        if source is None or source.kind == "sweep":
+            continue
+        field = f"evaluators.{i}.params.source"
+        require(source.kind == "model", f"{field}.kind", "checkpoint sources are for local runs (sth evaluate)",
+                "upload the checkpoint with POST /v1/models and give its id")  # fmt: skip
+        model = session.get(Model, source.ref)
+        require(model is not None, f"{field}.ref", f"no model {source.ref!r}",
+                "give an unregularized model of the same task (GET /v1/models)")  # fmt: skip
+        assert model is not None
+        require((model.num_classes, model.in_channels) == shape, f"{field}.ref",
+                f"source model {model.id} has {model.num_classes} classes and {model.in_channels} channels; "
+                f"{target} {shape[0]} and {shape[1]}")  # fmt: skip
+
+
+def eval_job_spec(session: Session, body: EvalJobCreate) -> EvalJobSpec:
     model = session.get(Model, body.model_id)
     if model is None:
-        raise not_found("model", body.model_id)
-    spec = {"model_id": model.id, "evaluators": checked_evaluators(session, body.evaluators, model)}
-    return spec, spec_hash(spec)
+        raise ApiError(404, "not_found", f"no model {body.model_id!r}", {"field": "model_id"})
+    spec = EvalJobSpec.from_dict({"model_id": model.id, "evaluators": _request_calls(body.evaluators)}).validate()
+    check_sources(session, spec.evaluators, (model.num_classes, model.in_channels), "the model has")
+    return spec
 
 
-def checked_evaluators(session: Session, requests: list[EvaluatorRequest], model: Model | None,
-                       task: tuple[int, int] | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """[{name, params}] with every parameter validated. `model` None: for the models a sweep has yet to train, whose
-    (classes, channels) is `task`; there a transfer_fgsm without a source model gets SWEEP_SOURCE (the sweep
-    trains one)."""
-    evaluators = []
-    for index, request in enumerate(requests):
-        where = f"evaluators.{index}"
-        if request.name not in EVAL_SPECS:
-            raise invalid(f"unknown evaluator {request.name!r}; choose one of {', '.join(EVAL_SPECS)}", where)
-        params = dict(request.params)
-        check_fields(params, EVAL_SPECS[request.name].params, f"{where}.params.")
-        if request.name == "transfer_fgsm":
-            params["source"] = _transfer_source(session, request, model, task, where)
+def recheck_eval(session: Session, spec: EvalJobSpec) -> None:
+    """A stored evaluation spec, before it runs again: its model and sources still exist."""
+    model = session.get(Model, spec.model_id)
+    if model is None:
+        raise ApiError(422, "invalid", f"model {spec.model_id} no longer exists", {"field": "model_id"})
+    check_sources(session, spec.evaluators, (model.num_classes, model.in_channels), "the model has")
+
+
+def sweep_spec(session: Session, body: SweepCreate) -> SweepSpec:
+    """The sweep of a request, every child checked as a train job would be; transfer_fgsm without a source model
+    attacks with an unregularized source model the sweep trains (seed max(seeds) + 1)."""
+    base = typed_train_spec(body.preset, body.spec)
+    names: dict[str | None, str] = {base.dataset: "spec.dataset", base.reg.dataset: "spec.reg.dataset"}
+    for key in ("dataset", "reg.dataset"):
+        names.update({value: f"grid.{key}" for value in body.grid.get(key, []) if isinstance(value, str)})
+    fetch_datasets(session, names)
+    sweep = build_sweep(base, body.grid, body.seeds, _request_calls(body.evaluators), body.select_by,
+                        body.min_r0_u0)  # fmt: skip
+    check_sweep(session, sweep)
+    return sweep
+
+
+def check_sweep(session: Session, sweep: SweepSpec) -> None:
+    """This server's checks for every training of a sweep, and its evaluators' source models."""
+    trainings = sweep.trainings()
+    for training in trainings:
         try:
-            checked = EVAL_SPECS[request.name].make_params(params).to_dict()
-        except (TypeError, ValueError) as e:
-            raise invalid(str(e), where) from None
-        evaluators.append({"name": request.name, "params": checked})
-    return evaluators
-
-
-def _transfer_source(session: Session, request: EvaluatorRequest, model: Model | None, task: tuple[int, int] | None,
-                     where: str) -> str:  # fmt: skip
-    """The id of transfer_fgsm's source model, checked against the attacked model's (or the sweep's) task."""
-    if _sweep_trains_source(request, model):
-        return SWEEP_SOURCE
-    named = _named_source(request)
-    source = session.get(Model, named)
-    if source is None:
-        raise invalid("transfer_fgsm needs source_model_id: an unregularized model of the same task"
-                      + (f"; no model {named!r}" if named else ""), where)  # fmt: skip
-    shape = (model.num_classes, model.in_channels) if model is not None else task
-    assert shape is not None, "a sweep's evaluators are checked against its task"
-    if (source.num_classes, source.in_channels) != shape:
-        target = "the model has" if model is not None else "the sweep's task has"
-        raise invalid(f"source model {source.id} has {source.num_classes} classes and {source.in_channels} "
-                      f"channels; {target} {shape[0]} and {shape[1]}", where)  # fmt: skip
-    return source.id
-
-
-def _named_source(request: EvaluatorRequest) -> str:
-    return request.source_model_id or str(request.params.get("source") or "")
-
-
-def _sweep_trains_source(request: EvaluatorRequest, model: Model | None) -> bool:
-    """A sweep's transfer_fgsm that names no source model: the sweep trains an unregularized one."""
-    return request.name == "transfer_fgsm" and model is None and _named_source(request) in ("", SWEEP_SOURCE)
-
-
-MAX_SWEEP_TRAININGS = 48
-_TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainSpec)} - {"reg", "seed"}
-_REG_FIELDS = {f"reg.{f.name}" for f in dataclasses.fields(RegSpec)}
-
-
-def sweep_plan(session: Session, body: SweepCreate) -> tuple[dict[str, Any], list[tuple[dict[str, Any], TrainSpec]]]:
-    """(the sweep's stored spec, [(setting, child TrainSpec)]): every grid point for every seed, then one
-    unregularized baseline per seed (reg.alpha = 0, setting {}), each validated as a train job would be; last, when
-    transfer_fgsm names no source model, the unregularized source it attacks with (PAPER.md: a separately trained
-    model), seed max(seeds) + 1, stored as `source_seed`."""
-    check_fields(body.spec, TrainSpec)  # every child merges its grid point into it
-    unknown = sorted(set(body.grid) - _TRAIN_FIELDS - _REG_FIELDS)
-    if unknown:
-        raise invalid(f"grid: unknown key(s) {', '.join(unknown)}; use TrainSpec fields (lr, epochs, ...) or "
-                      "reg.FIELD (reg.alpha, reg.threshold, ...); seeds go in `seeds`", "grid")  # fmt: skip
-    for key, values in body.grid.items():
-        if not values or len(values) > 16 or len({json.dumps(v) for v in values}) != len(values):
-            raise invalid(f"grid.{key}: give 1 to 16 distinct values", f"grid.{key}")
-    if any(not isinstance(a, int | float) or a <= 0 for a in body.grid.get("reg.alpha", [])):
-        raise invalid("grid.reg.alpha: values must be > 0; the sweep trains the unregularized baseline (alpha 0) "
-                      "itself", "grid.reg.alpha")  # fmt: skip
-    points = [dict(zip(body.grid, combo, strict=True)) for combo in itertools.product(*body.grid.values())]
-    seeds = list(dict.fromkeys(body.seeds))
-    source_seed = max(seeds) + 1 if any(_sweep_trains_source(r, None) for r in body.evaluators) else None
-    trainings = (len(points) + 1) * len(seeds) + (source_seed is not None)
-    if trainings > MAX_SWEEP_TRAININGS:
-        source = " and transfer_fgsm's source model" if source_seed is not None else ""
-        raise invalid(f"the sweep would train {trainings} models ({len(points)} settings and a baseline, "
-                      f"{len(seeds)} seeds{source}); the limit is {MAX_SWEEP_TRAININGS}", "grid")  # fmt: skip
-    runs = [(setting, seed) for setting in [*points, {}] for seed in seeds]
-    children: list[tuple[dict[str, Any], TrainSpec]] = []
-    for setting, seed in runs + ([({}, source_seed)] if source_seed is not None else []):
-        extra = nest_dotted({**setting, "seed": seed, **({} if setting else {"reg.alpha": 0.0})})
-        changes = _merge(body.spec, extra)
-        try:
-            spec = train_spec(session, body.preset, changes)
-        except ApiError as e:
-            label = json.dumps(setting) if setting else "the baseline (reg.alpha 0)"
-            raise ApiError(e.status, e.code, f"{label}, seed {seed}: {e.message}", e.details) from None
-        children.append((setting, spec))
-    if all(spec.reg.alpha == 0 for _, spec in children):
-        raise invalid("every setting is unregularized: sweep reg.alpha, or set reg.alpha in spec", "grid")
-    task = children[0][1]
+            server_checks(session, training.spec, "")
+        except SpecError as e:
+            label = json.dumps(training.setting) if training.setting else f"the {training.role} (reg.alpha 0)"
+            key = next((k for k in training.setting if e.field.startswith(k)), None)
+            where = f"grid.{key}" if key is not None else f"spec.{e.field}"
+            raise SpecError(where, f"{label}, seed {training.spec.seed}: {e.message}", e.hint) from None
+    task = trainings[0].spec
     shape = (dataset_info(task.dataset).num_classes, task.in_channels)
-    evaluators = checked_evaluators(session, body.evaluators, None, shape)
-    curves = [e["name"] for e in evaluators if EVAL_SPECS[e["name"]].kind == "curve"]
-    select_by = body.select_by or (curves[0] if curves else None)
-    if select_by not in curves:
-        raise invalid(f"select_by must name one of the sweep's curve evaluators ({', '.join(curves) or 'none'}): "
-                      "settings are ranked by the area under that curve", "select_by")  # fmt: skip
-    stored = {"preset": body.preset, "spec": body.spec, "grid": body.grid, "seeds": seeds,
-              "evaluators": evaluators, "select_by": select_by, "min_r0_u0": body.min_r0_u0,
-              "source_seed": source_seed}  # fmt: skip
-    return stored, children
+    check_sources(session, sweep.evaluators, shape, "the sweep's task has")

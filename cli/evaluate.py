@@ -47,6 +47,8 @@ def build_params(
         if not targets:
             known = sorted(set().union(*fields.values()))
             raise ValueError(f"unknown parameter {name!r} for {', '.join(attacks)}; known: {', '.join(known)}")
+        if name == "source" and isinstance(value, str):  # a path: the checkpoint of a local source model
+            value = {"kind": "checkpoint", "ref": value}
         for target in targets:
             params[target][name] = value
     return params

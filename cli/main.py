@@ -119,7 +119,8 @@ def evaluate(
     common corruptions. Writes one JSON and one CSV per result."""
     from cli.evaluate import run_evaluations, summary_tables
 
-    shortcuts = {"n_images": n_images, "seed": seed, "repeats": repeats, "source": str(source) if source else None,
+    checkpoint_source = {"kind": "checkpoint", "ref": str(source)} if source else None
+    shortcuts = {"n_images": n_images, "seed": seed, "repeats": repeats, "source": checkpoint_source,
                  "steps": steps, "start": start}  # fmt: skip
     try:
         results = run_evaluations(checkpoint, attack, shortcuts, param or [], device, out, plot, console, thorough)

@@ -1,19 +1,32 @@
-"""Evaluator parameters: frozen dataclasses with defaults and units. Torch-free: the API builds its catalogue and
-validates requests with these; sthlib.evaluate implements one evaluator per entry of EVAL_SPECS (tested)."""
+"""Evaluator parameters: frozen, typed dataclasses with defaults, ranges and units. Torch-free: the API builds its
+catalogue and validates requests with these; sthlib.evaluate implements one evaluator per entry of EVAL_SPECS
+(tested). Types, ranges and enums are the annotations (sthlib.validation); validate() checks the rest."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import Field
 
 from sthlib.data import dataset_info
+from sthlib.validation import SEED_MAX, SPEC_CONFIG, Float, Int, SpecError, Str, json_schema, parse, require
 
 Family = Literal["mnist", "cifar", "other"]
-CLAMPS = ("range", "image")  # clamp perturbed images to [0, 1], or to each image's own [min, max] (the reference)
-SCORE_CHANNELS = ("all", "first")  # ||delta||^2 / D over all channels, or channel 0 only (the reference)
-STARTS = ("best", "nearest", "reference")  # where minimal-perturbation attacks start (sthlib.evaluate.minimal)
+Clamp = Literal["range", "image"]  # clamp perturbed images to [0, 1], or to each image's own [min, max] (reference)
+ScoreChannel = Literal["all", "first"]  # ||delta||^2 / D over all channels, or channel 0 only (the reference)
+Start = Literal["best", "nearest", "reference"]  # where minimal-perturbation attacks start (evaluate.minimal)
+CorruptionName = Literal["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
+                         "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform",
+                         "pixelate", "jpeg_compression"]  # fmt: skip
+CLAMPS: tuple[str, ...] = get_args(Clamp)
+SCORE_CHANNELS: tuple[str, ...] = get_args(ScoreChannel)
+STARTS: tuple[str, ...] = get_args(Start)
+CORRUPTION_NAMES: tuple[str, ...] = get_args(CorruptionName)  # == sthlib.evaluate.corruptions (tested)
+SourceKind = Literal["model", "checkpoint", "sweep"]
 THOROUGH_FACTOR = 4  # `--thorough`: this many times the default steps (the budget that checks convergence)
+MAX_STRENGTHS = 64
 
 
 def _grid(maximum: float, points: int = 10) -> list[float]:
@@ -21,104 +34,131 @@ def _grid(maximum: float, points: int = 10) -> list[float]:
     return [round(maximum * i / (points - 1), 10) for i in range(points)]
 
 
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
+@dataclass(frozen=True)
+class SourceRef:
+    """Where transfer_fgsm's unregularized source model comes from: a stored model (its id), a checkpoint file
+    (local runs), or the model a sweep trains for its own evaluations (replaced by its id once it is trained)."""
+
+    __pydantic_config__ = SPEC_CONFIG
+
+    kind: Annotated[SourceKind, Field(description="model: a stored model's id; checkpoint: a .safetensors path "
+                                      "(local runs); sweep: the source model the sweep trains")]  # fmt: skip
+    ref: Annotated[Str, Field(max_length=4096, description="the model id or the checkpoint path; empty for "
+                              "sweep")] = ""  # fmt: skip
+
+    def validate(self, field: str = "source") -> None:
+        if self.kind == "sweep":
+            require(not self.ref, f"{field}.ref", "a sweep's own source model has no ref", "leave ref empty")
+        else:
+            what = "a model id" if self.kind == "model" else "a checkpoint path"
+            require(bool(self.ref), f"{field}.ref", f"a {self.kind} source needs ref: {what}")
+
+    @classmethod
+    def model(cls, model_id: str) -> SourceRef:
+        return cls("model", model_id)
+
+    @classmethod
+    def checkpoint(cls, path: str) -> SourceRef:
+        return cls("checkpoint", path)
+
+
+SWEEP_SOURCE = SourceRef("sweep")
 
 
 @dataclass(frozen=True)
 class CommonParams:
-    n_images: int | None = None  # a seeded random subset of the test split; None: all of it
-    seed: int = 0  # noise, subsets and attack randomness
+    __pydantic_config__ = SPEC_CONFIG
+
+    n_images: Annotated[Int | None, Field(ge=1, le=10_000_000, description="a seeded random subset of the test "
+                                          "split; null: all of it")] = None  # fmt: skip
+    seed: Annotated[Int, Field(ge=0, le=SEED_MAX, description="noise, subsets and attack randomness")] = 0
 
     def validate(self) -> None:
-        _check(
-            self.n_images is None or self.n_images >= 1, f"n_images must be at least 1 or unset, got {self.n_images}"
-        )
+        """Rules across fields that types cannot say (SpecError naming the field)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
+Strength = Annotated[Float, Field(ge=0, le=1)]
+
+
 @dataclass(frozen=True)
 class CurveParams(CommonParams):
-    strengths: list[float] | None = None  # None: the dataset's default grid (PAPER.md section 4)
-
-    def validate(self) -> None:
-        super().validate()
-        if self.strengths is not None:
-            _check(len(self.strengths) >= 1, "strengths must not be empty")
-            _check(all(s >= 0 for s in self.strengths), f"strengths must be >= 0, got {self.strengths}")
+    strengths: Annotated[list[Strength] | None, Field(min_length=1, max_length=MAX_STRENGTHS, description="the "
+                         "x values, each in [0, 1] (pixel units; p: a probability); null: the dataset's default grid "
+                         "(PAPER.md section 4)")] = None  # fmt: skip
 
 
 @dataclass(frozen=True)
 class NoiseParams(CurveParams):
-    clamp: str = "range"  # "range": clip to [0, 1]; "image": to each image's own [min, max] (reference)
-
-    def validate(self) -> None:
-        super().validate()
-        _check(self.clamp in CLAMPS, f"unknown clamp {self.clamp!r}; choose one of {', '.join(CLAMPS)}")
+    clamp: Annotated[Clamp, Field(description="range: clip to [0, 1]; image: to each image's own [min, max] "
+                                  "(the reference)")] = "range"  # fmt: skip
 
 
 @dataclass(frozen=True)
 class TransferFGSMParams(CurveParams):
-    source: str = ""  # the unregularized source model of the same task (a checkpoint path; the API maps ids)
+    source: Annotated[SourceRef | None, Field(description="the unregularized source model of the same task (an "
+                                              "evaluation job needs one)")] = None  # fmt: skip
 
     def validate(self) -> None:
         super().validate()
-        _check(bool(self.source), "transfer_fgsm needs a source model (an unregularized model of the same task)")
+        if self.source is not None:
+            self.source.validate()
 
 
 @dataclass(frozen=True)
 class PGDParams(CurveParams):
-    steps: int = 40  # gradient steps per epsilon
-    rel_stepsize: float = 0.01 / 0.3  # step size relative to epsilon (foolbox's default)
-
-    def validate(self) -> None:
-        super().validate()
-        _check(self.steps >= 1, f"steps must be at least 1, got {self.steps}")
-        _check(0 < self.rel_stepsize <= 1, f"rel_stepsize must be in (0, 1], got {self.rel_stepsize}")
+    steps: Annotated[Int, Field(ge=1, le=10_000, description="gradient steps per epsilon")] = 40
+    rel_stepsize: Annotated[Float, Field(gt=0, le=1, description="step size relative to epsilon")] = 0.01 / 0.3
 
 
 @dataclass(frozen=True)
 class MinimalParams(CommonParams):
-    n_images: int | None = 1000  # PAPER.md section 4: 1000 random test images
-    steps: int = 50  # attack iterations; each attack's default is the converged budget of bench/README.md
-    start: str = "best"  # "nearest" other-class image or foolbox's noise, the closer once binary-searched; "nearest";
-    # "reference": foolbox's noise start unsearched, as the paper's code (sthlib/evaluate/minimal.py)
-    repeats: int = 5  # independent repeats; the score is the mean of their medians (the paper's 5)
-    score_channel: str = "all"  # "all" channels, or "first" (the reference's channel-0 score)
-    spectrum_bins: int = 25  # radial frequency bins of the perturbation spectrum
-    batch_size: int = 256  # images attacked together
-
-    def validate(self) -> None:
-        super().validate()
-        _check(self.steps >= 1, f"steps must be at least 1, got {self.steps}")
-        _check(self.start in STARTS, f"unknown start {self.start!r}; choose one of {', '.join(STARTS)}")
-        _check(self.repeats >= 1, f"repeats must be at least 1, got {self.repeats}")
-        _check(self.score_channel in SCORE_CHANNELS, f"score_channel must be one of {', '.join(SCORE_CHANNELS)}")
-        _check(self.spectrum_bins >= 2, f"spectrum_bins must be at least 2, got {self.spectrum_bins}")
-        _check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
+    n_images: Annotated[Int | None, Field(ge=1, le=10_000_000, description="a seeded random subset of the test "
+                                          "split (PAPER.md section 4: 1000); null: all of it")] = 1000  # fmt: skip
+    steps: Annotated[Int, Field(ge=1, le=1_000_000, description="attack iterations; each attack's default is the "
+                                "converged budget of bench/README.md")] = 50  # fmt: skip
+    start: Annotated[Start, Field(description="best: the closer of the nearest other-class image and foolbox's "
+                                  "noise, binary-searched; nearest; reference: foolbox's noise start, unsearched, "
+                                  "as the paper's code")] = "best"  # fmt: skip
+    repeats: Annotated[Int, Field(ge=1, le=100, description="independent repeats; the score is the mean of "
+                                  "their medians (the paper's 5)")] = 5  # fmt: skip
+    score_channel: Annotated[ScoreChannel, Field(description="all channels, or first (the reference's channel-0 "
+                                                 "score)")] = "all"  # fmt: skip
+    spectrum_bins: Annotated[Int, Field(ge=2, le=1024, description="radial frequency bins of the perturbation "
+                                        "spectrum")] = 25  # fmt: skip
+    batch_size: Annotated[Int, Field(ge=1, le=65_536, description="images attacked together")] = 256
 
 
 @dataclass(frozen=True)
 class BoundaryParams(MinimalParams):
-    steps: int = 6400  # 4x more moves the median < 15% (bench/README.md, "Minimal perturbations"); the paper: 50
+    # 4x more moves the median < 15% (bench/README.md, "Minimal perturbations"); the paper: 50
+    steps: Annotated[Int, Field(ge=1, le=1_000_000, description="attack iterations (default: converged, "
+                                "bench/README.md; the paper's code: 50)")] = 6400  # fmt: skip
 
 
 @dataclass(frozen=True)
 class HopSkipJumpParams(MinimalParams):
-    steps: int = 64  # foolbox's default; NOT converged by the 4x rule (bench/README.md): an upper bound
+    # foolbox's default; NOT converged by the 4x rule (bench/README.md): an upper bound
+    steps: Annotated[Int, Field(ge=1, le=1_000_000, description="attack iterations (foolbox's default; not "
+                                "converged: the score is an upper bound)")] = 64  # fmt: skip
+
+
+Severity = Annotated[Int, Field(ge=1, le=5)]
 
 
 @dataclass(frozen=True)
 class CorruptionParams(CommonParams):
-    corruptions: list[str] | None = None  # None: all 15
-    severities: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
+    corruptions: Annotated[list[CorruptionName] | None, Field(min_length=1, max_length=len(CORRUPTION_NAMES),
+                           description="which corruptions; null: all 15")] = None  # fmt: skip
+    severities: Annotated[list[Severity], Field(min_length=1, max_length=5, description="severities in "
+                          "1..5")] = field(default_factory=lambda: [1, 2, 3, 4, 5])  # fmt: skip
 
     def validate(self) -> None:
         super().validate()
-        _check(bool(self.severities) and all(1 <= s <= 5 for s in self.severities), "severities must be in 1..5")
+        for name, values in (("corruptions", self.corruptions or []), ("severities", self.severities)):
+            require(len(set(values)) == len(values), name, f"{name} must not repeat a value, got {values}")
 
 
 @dataclass(frozen=True)
@@ -136,25 +176,48 @@ class EvalSpec:
         maximum = self.grids.get(family, self.grids.get(dataset, self.grids.get("other", 0.5)))
         return _grid(maximum)
 
-    def make_params(self, values: dict[str, Any]) -> CommonParams:
-        """Validated parameters from JSON-like values; unknown keys are an error that lists the known ones."""
-        known = {f.name for f in dataclasses.fields(self.params)}
-        unknown = sorted(set(values) - known)
-        _check(
-            not unknown, f"{self.name}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
-        params = self.params(**values)
-        params.validate()
+    def make_params(self, values: dict[str, Any] | CommonParams, field: str = "params") -> CommonParams:
+        """Checked parameters from JSON-like values (SpecError naming `field`.KEY); unknown keys list the known."""
+        params = parse(self.params, values, field)
+        try:
+            params.validate()
+        except SpecError as e:
+            raise e.at(field) from None
         return params
 
+    @property
+    def sourced(self) -> bool:
+        """Its parameters name a source model (transfer attacks): a job resolves and loads it."""
+        return any(f.name == "source" for f in dataclasses.fields(self.params))
+
+    def parameters_schema(self) -> dict[str, Any]:
+        """The JSON schema of the parameters: types, defaults, enums, minimum/maximum, descriptions."""
+        return json_schema(self.params)
+
     def catalogue(self) -> dict[str, Any]:
-        """Name, kind, description and each parameter's type and default (for GET /v1/evaluators)."""
-        fields = []
-        for f in dataclasses.fields(self.params):
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            fields.append({"name": f.name, "type": str(f.type), "default": default})
+        """Name, kind, description and each parameter's type, default, allowed values and range (GET
+        /v1/evaluators)."""
+        schema = self.parameters_schema()
+        fields = [{"name": name, "type": _type_name(prop), "default": prop.get("default"),
+                   **{k: prop[k] for k in ("enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                                           "description") if k in prop}}
+                  for name, prop in schema["properties"].items()]  # fmt: skip
         return {"name": self.name, "kind": self.kind, "description": self.description, "x_name": self.x_name,
-                "x_unit": self.x_unit, "parameters": fields}  # fmt: skip
+                "x_unit": self.x_unit, "parameters": fields, "schema": schema}  # fmt: skip
+
+
+def _type_name(prop: dict[str, Any]) -> str:
+    """A parameter's JSON type in words: "integer", "number or null", "array of number", "SourceRef or null"."""
+    options = prop.get("anyOf", [prop])
+    names = []
+    for option in options:
+        if "$ref" in option:
+            names.append(option["$ref"].rsplit("/", 1)[-1])
+        elif option.get("type") == "array":
+            names.append(f"array of {_type_name(option.get('items', {}))}")
+        else:
+            names.append(str(option.get("type", "string" if "enum" in option else "any")))
+    return " or ".join(names)
 
 
 _PIXEL = "pixel value in [0, 1]"
@@ -185,7 +248,7 @@ EVAL_SPECS: dict[str, EvalSpec] = {
 }  # fmt: skip
 
 
-def eval_spec(name: str) -> EvalSpec:
-    if name not in EVAL_SPECS:
-        raise ValueError(f"unknown evaluator {name!r}; choose one of {', '.join(EVAL_SPECS)}")
+def eval_spec(name: str, field: str = "name") -> EvalSpec:
+    """The spec of an evaluator by name; SpecError at `field` listing the evaluators for an unknown one."""
+    require(name in EVAL_SPECS, field, f"unknown evaluator {name!r}", f"choose one of {', '.join(EVAL_SPECS)}")
     return EVAL_SPECS[name]

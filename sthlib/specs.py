@@ -1,4 +1,7 @@
-"""Training specs: frozen, validated, JSON round-trippable. Torch-free: the API validates requests with these.
+"""Training specs: frozen, typed, JSON round-trippable. Torch-free: the API validates requests with these.
+
+Types, ranges and enums are the fields' annotations (checked by sthlib.validation.parse in from_dict and
+replace); validate() checks what types cannot say (thresholds against the variant, datasets).
 
 Every default is the paper's (PAPER.md section 3) unless its comment says otherwise.
 """
@@ -9,17 +12,28 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
-from sthlib.data import DatasetError, dataset_info
+from pydantic import Field
 
-ARCHITECTURE_NAMES = ("resnet18", "resnet34", "resnet50", "small_cnn")  # == sthlib.models.ARCHITECTURES (tested)
-VARIANTS = ("all", "high", "low", "positive", "negative", "double", "continuous")
-LOSS_NAMES = ("arctanh_square", "mse")
-COLORS = ("gray", "rgb")
-INPUT_SCALES = ("auto", "unit", "centered5")
-AUGMENTS = ("auto", "none", "crop_flip")
-REG_AUGMENTS = ("auto", "none", "frozen")
+from sthlib.data import DatasetError, DatasetInfo, dataset_info
+from sthlib.validation import SEED_MAX, SPEC_CONFIG, Bool, Float, Int, SpecError, Str, parse, require
+from sthlib.variants import Variant, validate_selection
+
+Architecture = Literal["resnet18", "resnet34", "resnet50", "small_cnn"]
+Loss = Literal["arctanh_square", "mse"]
+Color = Literal["gray", "rgb"]
+InputScale = Literal["auto", "unit", "centered5"]
+Augment = Literal["auto", "none", "crop_flip"]
+RegAugment = Literal["auto", "none", "frozen"]
+ARCHITECTURE_NAMES: tuple[str, ...] = get_args(Architecture)  # == sthlib.models.ARCHITECTURES (tested)
+LOSS_NAMES: tuple[str, ...] = get_args(Loss)
+COLORS: tuple[str, ...] = get_args(Color)
+INPUT_SCALES: tuple[str, ...] = get_args(InputScale)
+AUGMENTS: tuple[str, ...] = get_args(Augment)
+REG_AUGMENTS: tuple[str, ...] = get_args(RegAugment)
+DatasetName = Annotated[Str, Field(min_length=1, max_length=200, description="a dataset of GET /v1/datasets: a "
+                                   "built-in name, upload:NAME, or (local runs) npz:PATH")]  # fmt: skip
 
 
 def nest_dotted(changes: dict[str, Any]) -> dict[str, Any]:
@@ -34,61 +48,54 @@ def nest_dotted(changes: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def validate_selection(threshold: float, variant: str, threshold_low: float | None = None) -> None:
-    """Raise ValueError, saying what to change, for a threshold / variant combination that cannot work."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-    if variant == "double":
-        if threshold_low is None:
-            raise ValueError("variant 'double' needs threshold_low (pairs with |S| < threshold_low get target 0)")
-        if not 0.0 < threshold_low < threshold:
-            raise ValueError(
-                f"threshold_low must be in (0, threshold={threshold}), got {threshold_low}; lower it or raise threshold"
-            )
-    elif threshold_low is not None:
-        raise ValueError(f"threshold_low is only used by variant 'double', not {variant!r}; leave it unset")
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` (a TrainSpec dict) with `changes` applied; a "reg" object changes the regularizer field by field."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if key == "reg" and isinstance(value, dict) and isinstance(base.get("reg"), dict):
+            merged["reg"] = {**base["reg"], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
-
-
-def _choice(value: str, choices: tuple[str, ...], what: str) -> None:
-    _require(value in choices, f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+def _dataset(name: str, field: str) -> DatasetInfo:
+    try:
+        return dataset_info(name)
+    except DatasetError as e:
+        raise SpecError(field, str(e)) from None
 
 
 @dataclass(frozen=True)
 class RegSpec:
     """The S^Th regularizer (PAPER.md sections 1 and 3). alpha = 0 trains the unregularized baseline."""
 
-    alpha: float = 0.0  # weight of L_reg in L = CE + alpha * L_reg; 0 disables the regularizer
-    dataset: str | None = None  # regularization images; None: the classification dataset
-    n_images: int = 5000  # N: the first N images of the regularization dataset's train split
-    threshold: float = 0.8  # Th in (0, 1): T = +1 if S > Th, -1 if S < -Th, else 0 (README table, not 0.6)
-    variant: str = "all"  # which pairs are trained: all, high, low, positive, negative, double, continuous
-    threshold_low: float | None = None  # Th2 < Th, only for variant "double"
-    pairs_per_step: int = 16  # k pairs (2k images) per step
-    loss: str = "arctanh_square"  # or "mse"
-    eps: float = 1e-5  # inside g(z) = log(1 + z + eps) - log(1 - z + eps)
-    fused: bool = False  # one pass over both halves of the pairs (faster; BatchNorm sees them jointly)
+    __pydantic_config__ = SPEC_CONFIG
+
+    alpha: Annotated[Float, Field(ge=0, le=1e4, description="weight of L_reg in L = CE + alpha * L_reg; 0: the "
+                                  "unregularized baseline")] = 0.0  # fmt: skip
+    dataset: DatasetName | None = None  # regularization images; None: the classification dataset
+    n_images: Annotated[Int, Field(ge=2, le=1_000_000, description="N: the first N images of the regularization "
+                                   "dataset's train split")] = 5000  # fmt: skip
+    threshold: Annotated[Float, Field(gt=0, lt=1, description="Th: T = +1 if S > Th, -1 if S < -Th, else 0")] = 0.8
+    variant: Annotated[Variant, Field(description="which pairs are trained (PAPER.md section 1)")] = "all"
+    threshold_low: Annotated[Float | None, Field(gt=0, lt=1, description="Th2 < Th, only for variant double")] = None
+    pairs_per_step: Annotated[Int, Field(ge=1, le=4096, description="k pairs (2k images) per step")] = 16
+    loss: Annotated[Loss, Field(description="L_reg per pair")] = "arctanh_square"
+    eps: Annotated[Float, Field(gt=0, lt=0.1, description="inside g(z) = log(1 + z + eps) - log(1 - z + eps)")] = 1e-5
+    fused: Annotated[Bool, Field(description="one pass over both halves of the pairs (faster; BatchNorm sees them "
+                                 "jointly)")] = False  # fmt: skip
     # The N images: "frozen" = one random crop (reflect pad 4) + h-flip per image, drawn once from the spec's seed
     # before S is computed; S and the training pairs both use these frozen images (the reference's behaviour).
     # "none" = the images as loaded. auto: frozen when the regularization dataset is CIFAR-like, else none.
-    augment: str = "auto"
+    augment: Annotated[RegAugment, Field(description="frozen: one seeded crop+flip of the N images before S; auto: "
+                                         "frozen for CIFAR-like images")] = "auto"  # fmt: skip
 
     def validate(self) -> None:
-        _require(self.alpha >= 0, f"alpha must be >= 0 (0 = unregularized), got {self.alpha}")
+        """The rules types cannot say (SpecError naming the field): the variant's thresholds, the dataset."""
         validate_selection(self.threshold, self.variant, self.threshold_low)
-        _require(self.n_images >= 2, f"n_images must be at least 2, got {self.n_images}")
-        _require(self.pairs_per_step >= 1, f"pairs_per_step must be at least 1, got {self.pairs_per_step}")
-        _choice(self.loss, LOSS_NAMES, "loss")
-        _require(0 < self.eps < 0.1, f"eps must be in (0, 0.1), got {self.eps}")
-        _choice(self.augment, REG_AUGMENTS, "reg.augment")
         if self.dataset is not None:
-            dataset_info(self.dataset)
+            _dataset(self.dataset, "reg.dataset")
 
     @property
     def enabled(self) -> bool:
@@ -99,55 +106,38 @@ class RegSpec:
 class TrainSpec:
     """One training run. Units: epochs are passes over the training split, lr per step, sizes in images."""
 
-    dataset: str = "fashion-mnist"  # classification dataset (sthlib.data registry or npz:PATH)
-    arch: str = "resnet18"
-    color: str = "gray"  # "gray" (the paper's default, luma weights) or "rgb"
-    epochs: int = 40
-    batch_size: int = 64  # classification images per step
-    lr: float = 0.1  # SGD peak learning rate
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    lr_cycle: int = 20  # epochs; lr = lr * lr_gamma ** floor((e mod lr_cycle) / lr_step), e 0-based
-    lr_step: int = 4  # epochs per phase
-    lr_gamma: float = 0.3
-    valid_fraction: float = 0.01  # random part of the train split held out for checkpoint selection
-    train_limit: int | None = None  # use only this many training images (after the split); None: all
-    test_limit: int | None = None  # evaluate on the first this many test images; None: all
-    input_scale: str = "auto"  # "unit": x in [0,1]; "centered5": 5 * (x - 0.5); auto: centered5 for CIFAR
-    augment: str = "auto"  # "crop_flip": random crop (reflect pad 4) + h-flip; auto: crop_flip for CIFAR
-    seed: int = 0
+    __pydantic_config__ = SPEC_CONFIG
+
+    dataset: DatasetName = "fashion-mnist"  # classification dataset (sthlib.data registry or npz:PATH)
+    arch: Architecture = "resnet18"
+    color: Annotated[Color, Field(description="gray (luma weights, the paper's) or rgb")] = "gray"
+    epochs: Annotated[Int, Field(ge=1, le=1000, description="passes over the training split")] = 40
+    batch_size: Annotated[Int, Field(ge=1, le=8192, description="classification images per step")] = 64
+    lr: Annotated[Float, Field(gt=0, le=10, description="SGD peak learning rate")] = 0.1
+    momentum: Annotated[Float, Field(ge=0, lt=1)] = 0.9
+    weight_decay: Annotated[Float, Field(ge=0, le=1)] = 0.0
+    # lr = lr * lr_gamma ** floor((e mod lr_cycle) / lr_step), e 0-based
+    lr_cycle: Annotated[Int, Field(ge=1, le=1000, description="epochs per learning-rate cycle")] = 20
+    lr_step: Annotated[Int, Field(ge=1, le=1000, description="epochs per phase of a cycle")] = 4
+    lr_gamma: Annotated[Float, Field(gt=0, le=1, description="lr factor per phase")] = 0.3
+    valid_fraction: Annotated[Float, Field(gt=0, lt=0.5, description="random part of the train split held out for "
+                                           "checkpoint selection")] = 0.01  # fmt: skip
+    train_limit: Annotated[Int | None, Field(ge=1, le=100_000_000, description="use only this many training "
+                                             "images (after the split); null: all")] = None  # fmt: skip
+    test_limit: Annotated[Int | None, Field(ge=1, le=100_000_000, description="evaluate on the first this many "
+                                            "test images; null: all")] = None  # fmt: skip
+    input_scale: Annotated[InputScale, Field(description="unit: x in [0,1]; centered5: 5 * (x - 0.5); auto: "
+                                             "centered5 for CIFAR")] = "auto"  # fmt: skip
+    augment: Annotated[Augment, Field(description="crop_flip: random crop (reflect pad 4) + h-flip; auto: "
+                                      "crop_flip for CIFAR")] = "auto"  # fmt: skip
+    seed: Annotated[Int, Field(ge=0, le=SEED_MAX, description="weights, shuffling, pairs")] = 0
     reg: RegSpec = field(default_factory=RegSpec)
 
     def validate(self) -> TrainSpec:
-        """Check every field; raise ValueError saying what to change. Returns self for chaining."""
-        try:
-            info = dataset_info(self.dataset)
-        except DatasetError as e:
-            raise ValueError(str(e)) from None
-        _choice(self.arch, ARCHITECTURE_NAMES, "architecture")
-        _choice(self.color, COLORS, "color")
-        _choice(self.input_scale, INPUT_SCALES, "input_scale")
-        _choice(self.augment, AUGMENTS, "augment")
-        _require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
-        _require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
-        _require(self.lr > 0, f"lr must be > 0, got {self.lr}")
-        _require(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
-        _require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        _require(self.lr_cycle >= 1 and self.lr_step >= 1, "lr_cycle and lr_step must be at least 1 epoch")
-        _require(0 < self.lr_gamma <= 1, f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
-        _require(
-            0 < self.valid_fraction < 0.5,
-            f"valid_fraction must be in (0, 0.5) (checkpoints are selected on it), got {self.valid_fraction}",
-        )
-        for name in ("train_limit", "test_limit"):
-            limit = getattr(self, name)
-            _require(limit is None or limit >= 1, f"{name} must be at least 1 or unset, got {limit}")
-        if info.num_classes == 0:
-            raise ValueError(f"dataset {self.dataset!r} has no labelled images")
-        try:
-            self.reg.validate()
-        except DatasetError as e:
-            raise ValueError(str(e)) from None
+        """The rules types cannot say; raise SpecError naming the field and what to change. Returns self."""
+        info = _dataset(self.dataset, "dataset")
+        require(info.num_classes > 0, "dataset", f"dataset {self.dataset!r} has no labelled images")
+        self.reg.validate()
         return self
 
     @property
@@ -180,29 +170,13 @@ class TrainSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainSpec:
-        """Build from JSON-like data; unknown keys are an error (a typo must not silently train the default)."""
-        data = dict(data)
-        reg = data.pop("reg", {}) or {}
-        if isinstance(reg, RegSpec):
-            reg = dataclasses.asdict(reg)
-        _no_unknown(data, cls, "train spec")
-        _no_unknown(reg, RegSpec, "reg spec")
-        return cls(**data, reg=RegSpec(**reg))
+        """Build from JSON-like data, every field's type and range checked (SpecError naming the field); unknown
+        keys are an error (a typo must not silently train the default). Meaning: validate()."""
+        return parse(cls, data)
 
     def replace(self, **changes: Any) -> TrainSpec:
-        """A copy with changes; keys 'reg.FIELD' change the nested RegSpec."""
-        reg_changes = {k.removeprefix("reg."): v for k, v in changes.items() if k.startswith("reg.")}
-        top = {k: v for k, v in changes.items() if not k.startswith("reg.")}
-        _no_unknown(top, TrainSpec, "train spec")
-        _no_unknown(reg_changes, RegSpec, "reg spec")
-        return dataclasses.replace(self, **top, reg=dataclasses.replace(self.reg, **reg_changes))
-
-
-def _no_unknown(data: dict[str, Any], cls: type, what: str) -> None:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown {what} field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        """A checked copy with changes; keys 'reg.FIELD' change the nested RegSpec."""
+        return TrainSpec.from_dict(merge(self.to_dict(), nest_dotted(changes)))
 
 
 # The paper's (classification dataset, regularization dataset) -> (alpha, Th) table (PAPER.md section 1).
@@ -241,5 +215,5 @@ PRESETS: dict[str, TrainSpec] = _presets()
 def preset(name: str, **changes: Any) -> TrainSpec:
     """A named preset, optionally changed ('reg.alpha'=0 gives its unregularized twin)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}")
+        raise SpecError("preset", f"unknown preset {name!r}", f"choose one of {', '.join(sorted(PRESETS))}")
     return PRESETS[name].replace(**changes)

@@ -93,7 +93,7 @@ def parse(cls: type[T], data: Any, prefix: str = "") -> T:
     if not isinstance(data, dict):
         raise SpecError(prefix, f"must be an object of {cls.__name__} fields, got {show(data)}")
     try:
-        return typing.cast(T, _adapter(cls).validate_python(data))
+        return typing.cast(T, _adapter(typing.cast(Any, cls)).validate_python(data))
     except ValidationError as e:
         errors = [_spec_error(cls, err).at(prefix) for err in e.errors()]
         raise SpecError(errors[0].field, errors[0].message, errors[0].hint, tuple(errors[1:])) from None

@@ -5,14 +5,16 @@ A running job whose worker died is claimed again (running -> running, attempts +
 
 from __future__ import annotations
 
-import hashlib
-import json
+import logging
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, lazyload
 
 from store.models import Job, JobLog, JobStatus, aware, utcnow
+
+log = logging.getLogger(__name__)
 
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.queued: frozenset({JobStatus.running, JobStatus.cancelled}),
@@ -21,15 +23,6 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.failed: frozenset(),
     JobStatus.cancelled: frozenset(),
 }
-
-# transfer_fgsm's params["source"] inside a sweep that trains its own unregularized source model: the sweep puts the
-# model's id in its place when it queues the evaluations
-SWEEP_SOURCE = "sweep"
-
-
-def spec_hash(spec: dict[str, Any]) -> str:
-    """The sha256 of a job spec's canonical JSON (idempotency keys compare it)."""
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
 class TransitionError(ValueError):
@@ -83,3 +76,34 @@ def claim(session: Session, job_id: str, worker: str, device: str, heartbeat_tim
 
 def log_line(session: Session, job_id: str, message: str, level: str = "info") -> None:
     session.add(JobLog(job_id=job_id, message=message, level=level))
+
+
+class BrokerUnavailable(Exception):
+    """The broker refused the first message of a submission: its jobs were taken back (nothing was created)."""
+
+
+def enqueue(session: Session, send: Callable[[str], object], jobs: list[Job], parent: Job | None = None,
+            take_back: bool = False) -> int:  # fmt: skip
+    """Send the committed `jobs` to the workers; the number sent. The one way jobs reach the broker: the API's
+    submissions, a sweep's evaluations and the reconciler's re-sends.
+
+    A job the broker did not hear of stays queued, and the workers' reconciler re-sends it within seconds. With
+    `take_back` (a submission the client waits for) a broker that refuses the first message makes the submission
+    undone: the jobs (and their sweep `parent`) are deleted again and BrokerUnavailable raised, so the client's
+    retry makes a fresh one. After some were sent a sweep cannot be half taken back: the rest stay queued."""
+    for sent, job in enumerate(jobs):
+        try:
+            send(job.id)
+        except Exception as e:  # kombu and redis raise their own kinds for an unreachable broker
+            if sent or not take_back:
+                log.warning("broker failed after %d of %d jobs (%s); the reconciler re-sends the rest", sent,
+                            len(jobs), type(e).__name__)  # fmt: skip
+                return sent
+            ids = [j.id for j in jobs]
+            session.execute(delete(JobLog).where(JobLog.job_id.in_([*ids, *([parent.id] if parent else [])])))
+            session.execute(delete(Job).where(Job.id.in_(ids)))
+            if parent is not None:
+                session.execute(delete(Job).where(Job.id == parent.id))
+            session.commit()
+            raise BrokerUnavailable(type(e).__name__) from None
+    return len(jobs)

@@ -76,12 +76,15 @@ def reconcile_once(restarted_worker: str | None = None) -> None:
         return
     if sent:
         log.info("reconciler re-sent %d job(s)", sent)
-    from worker.sweep import advance, running_sweeps
-    from worker.tasks import send_job
+    from store.db import session_scope
+    from store.sweeps import running_sweeps
+    from worker.tasks import advance_sweep
 
     try:
-        for sweep_id in running_sweeps(settings.database_url):  # a child may have ended without advancing it
-            advance(settings.database_url, sweep_id, send_job)
+        with session_scope(settings.database_url) as session:
+            running = running_sweeps(session)
+        for sweep_id in running:  # a child may have ended without advancing it
+            advance_sweep(settings.database_url, sweep_id)
     except Exception:
         log.warning("advancing sweeps failed", exc_info=True)
 

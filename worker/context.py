@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy.orm import Session
 
 from store.db import session_scope
 from store.jobs import log_line
@@ -29,15 +32,23 @@ class JobContext:
     """
 
     def __init__(self, database_url: str, job_id: str, heartbeat_s: float, worker: str = "", attempt: int = 0,
-                 min_interval_s: float = 1.0) -> None:  # fmt: skip
+                 min_interval_s: float = 1.0, device: str = "cpu", resume_blob: str | None = None) -> None:  # fmt: skip
         self.url, self.job_id, self.min_interval_s = database_url, job_id, min_interval_s
         self.worker, self.attempt = worker, attempt
+        self.device = device  # where the job runs ("cpu", "cuda")
+        self.resume_blob = resume_blob  # a training's last epoch state, when an earlier attempt saved one
         self._last_write = 0.0
         self._cancel_checked = 0.0
         self._cancelled = False
         self.lost = False  # another worker holds the job now
         self._stop = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, args=(heartbeat_s,), daemon=True)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session on the job's database, committed when the block ends (rolled back on an exception)."""
+        with session_scope(self.url) as session:
+            yield session
 
     def __enter__(self) -> JobContext:
         self._beat.start()
@@ -53,7 +64,7 @@ class JobContext:
     def _heartbeat(self, every_s: float) -> None:
         while not self._stop.wait(every_s):
             try:
-                with session_scope(self.url) as session:
+                with self.session() as session:
                     done = session.execute(update(Job).where(self._mine()).values(updated_at=utcnow()))
                     if not done.rowcount:  # type: ignore[attr-defined]
                         self._lose()
@@ -71,14 +82,14 @@ class JobContext:
         if self.lost or (not force and now - self._last_write < self.min_interval_s):
             return
         self._last_write = now
-        with session_scope(self.url) as session:
+        with self.session() as session:
             job = session.scalars(select(Job).where(self._mine())).first()
             if job is not None:
                 job.progress = {**job.progress, **fields}
 
     def log(self, message: str, level: str = "info") -> None:
         log.info("job %s: %s", self.job_id, message)
-        with session_scope(self.url) as session:
+        with self.session() as session:
             log_line(session, self.job_id, message, level)
 
     def cancel_requested(self) -> bool:
@@ -87,7 +98,7 @@ class JobContext:
         now = time.monotonic()
         if not (self._cancelled or self.lost) and now - self._cancel_checked >= self.min_interval_s:
             self._cancel_checked = now
-            with session_scope(self.url) as session:
+            with self.session() as session:
                 job = session.get(Job, self.job_id)
                 self._cancelled = bool(job and job.cancel_requested)
                 if job is not None and (job.worker, job.attempts) != (self.worker, self.attempt):

@@ -1,23 +1,33 @@
-"""Runs one job from the database: claim it, dispatch by kind, record how it ended."""
+"""Runs one job from the database: claim it, read its typed spec, run it with the runner of its kind, record how it
+ended; a sweep's child that ends advances its sweep."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sthlib.data import uploaded_names, uploads_dir
+from sthlib.jobspecs import EvalJobSpec, JobSpec, read_spec
+from sthlib.specs import TrainSpec
 from sthlib.train import TrainingStopped, resolve_device
+from store import sweeps
 from store.datasets import materialize
 from store.db import session_scope
-from store.jobs import JobBusy, claim, transition
+from store.jobs import JobBusy, claim, enqueue, transition
 from store.models import Job, JobKind, JobStatus, Model
 from store.settings import get_settings
 from worker.context import JobCancelled, JobContext
 from worker.evaluate import run_evaluation
-from worker.sweep import advance
 from worker.train import run_train
 
 log = logging.getLogger(__name__)
+
+# What a worker runs, by job kind. A sweep has no runner: it advances when its children end (store.sweeps).
+RUNNERS: dict[JobKind, Callable[[JobContext, Any], None]] = {
+    JobKind.train: run_train,
+    JobKind.evaluate: run_evaluation,
+}
 
 
 def send_job(job_id: str) -> None:
@@ -26,14 +36,22 @@ def send_job(job_id: str) -> None:
     run_job_task.apply_async(args=[job_id])
 
 
+def advance_sweep(url: str, sweep_id: str, send: Callable[[str], object] = send_job) -> None:
+    """Queue the evaluations a sweep can start now (store.sweeps.advance), then send them."""
+    with session_scope(url) as session:
+        queued = sweeps.advance(session, sweep_id)
+        session.commit()
+        enqueue(session, send, queued)
+
+
 def run_job(job_id: str, worker_name: str) -> None:
     settings = get_settings()
     url, device = settings.database_url, str(resolve_device())
     with session_scope(url) as session:
         job = session.get(Job, job_id)
-        is_sweep = job is not None and job.kind is JobKind.sweep
-    if is_sweep:  # nothing to run: a sweep advances when its children end
-        advance(url, job_id, send_job)
+        kind = None if job is None else job.kind
+    if kind is not None and kind not in RUNNERS:  # nothing to run: a sweep advances when its children end
+        advance_sweep(url, job_id)
         return
     try:
         with session_scope(url) as session:
@@ -41,21 +59,18 @@ def run_job(job_id: str, worker_name: str) -> None:
             if job is None:
                 log.info("job %s is finished or gone: message dropped", job_id)
                 return
-            kind, spec, resume, parent = job.kind, dict(job.spec), job.resume_blob_id, job.parent_id
+            kind, data, resume, parent = job.kind, dict(job.spec), job.resume_blob_id, job.parent_id
             attempt = job.attempts
     except JobBusy as busy:
         log.info("%s: message dropped", busy)
         return
-    with JobContext(url, job_id, settings.heartbeat_s, worker_name, attempt) as ctx:
+    with JobContext(url, job_id, settings.heartbeat_s, worker_name, attempt, device=device,
+                    resume_blob=resume) as ctx:  # fmt: skip
         ctx.log(f"started on {worker_name} ({device})")
         try:
-            fetch_uploaded_datasets(url, kind, spec)
-            if kind is JobKind.train:
-                run_train(ctx, url, job_id, spec, resume, device)
-            elif kind is JobKind.evaluate:
-                run_evaluation(ctx, url, job_id, spec, device)
-            else:
-                raise ValueError(f"a {kind.value} job is not run by a worker")
+            spec = read_spec(kind.value, data)
+            fetch_uploaded_datasets(ctx, spec)
+            RUNNERS[kind](ctx, spec)
         except (TrainingStopped, JobCancelled):
             if ctx.lost:  # another worker runs it now: this attempt records nothing more
                 ctx.log(f"attempt {attempt} on {worker_name} stopped: the job was taken over", level="warning")
@@ -70,16 +85,17 @@ def run_job(job_id: str, worker_name: str) -> None:
             if finish(ctx, JobStatus.succeeded):
                 ctx.log("succeeded")
     if parent is not None:
-        advance(url, parent, send_job)
+        advance_sweep(url, parent)
 
 
-def fetch_uploaded_datasets(url: str, kind: JobKind, spec: dict[str, Any]) -> None:
+def fetch_uploaded_datasets(ctx: JobContext, spec: JobSpec) -> None:
     """Put the uploaded datasets (upload:NAME) a job reads on this machine's disk, verified, from the database."""
-    with session_scope(url) as session:
-        if kind is JobKind.train:
-            names = [spec.get("dataset"), (spec.get("reg") or {}).get("dataset")]
-        else:
-            model = session.get(Model, spec.get("model_id", ""))
+    with ctx.session() as session:
+        names: list[str | None] = []
+        if isinstance(spec, TrainSpec):
+            names = [spec.dataset, spec.reg.dataset]
+        elif isinstance(spec, EvalJobSpec):
+            model = session.get(Model, spec.model_id)
             names = [model.dataset] if model is not None else []
         for name in uploaded_names(names):
             materialize(session, name, uploads_dir())
@@ -87,7 +103,7 @@ def fetch_uploaded_datasets(url: str, kind: JobKind, spec: dict[str, Any]) -> No
 
 def finish(ctx: JobContext, status: JobStatus, **fields: Any) -> bool:
     """Record how the attempt ended, if the job is still this attempt's (fenced by worker and attempt number)."""
-    with session_scope(ctx.url) as session:
+    with ctx.session() as session:
         job = session.get(Job, ctx.job_id)
         mine = job is not None and (job.worker, job.attempts) == (ctx.worker, ctx.attempt)
         if job is None or job.status is not JobStatus.running or not mine:

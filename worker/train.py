@@ -12,7 +12,6 @@ from sthlib.checkpoint import read_metadata
 from sthlib.specs import TrainSpec
 from sthlib.train import Callback, EpochMetrics, StepProgress, StopWhen, Trainer
 from store.blobs import put_blob, read_blob
-from store.db import session_scope
 from store.models import Blob, Job, Model
 from worker.context import JobContext
 from worker.scratch import scratch
@@ -21,8 +20,8 @@ from worker.scratch import scratch
 class DatabaseProgress(Callback):
     """Progress (phase, fraction, epoch, step, ETA) and one log line per epoch; the epoch state as a blob."""
 
-    def __init__(self, ctx: JobContext, url: str, job_id: str, folder: Path) -> None:
-        self.ctx, self.url, self.job_id, self.folder = ctx, url, job_id, folder
+    def __init__(self, ctx: JobContext, folder: Path) -> None:
+        self.ctx, self.folder = ctx, folder
         self.start = time.monotonic()
         self.start_fraction: float | None = None
 
@@ -44,8 +43,8 @@ class DatabaseProgress(Callback):
     def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:
         path = self.folder / "state.safetensors"
         trainer.save_state(path)
-        with session_scope(self.url) as session:
-            job = session.get(Job, self.job_id)
+        with self.ctx.session() as session:
+            job = session.get(Job, self.ctx.job_id)
             assert job is not None
             old = job.resume_blob_id
             job.resume_blob_id = put_blob(session, path.read_bytes()).id
@@ -56,24 +55,23 @@ class DatabaseProgress(Callback):
         self.ctx.progress(force=True, epoch=metrics.epoch, fraction=metrics.epoch / trainer.spec.epochs)
 
 
-def run_train(ctx: JobContext, url: str, job_id: str, spec_data: dict[str, Any], resume_blob: str | None,
-              device: str) -> None:  # fmt: skip
-    with scratch(job_id) as folder:
-        callbacks = [DatabaseProgress(ctx, url, job_id, folder), StopWhen(ctx.cancel_requested)]
-        if resume_blob:
+def run_train(ctx: JobContext, spec: TrainSpec) -> None:
+    with scratch(ctx.job_id) as folder:
+        callbacks = [DatabaseProgress(ctx, folder), StopWhen(ctx.cancel_requested)]
+        if ctx.resume_blob:
             state = folder / "resume.safetensors"
-            with session_scope(url) as session:
-                state.write_bytes(read_blob(session, resume_blob))
-            trainer = Trainer.resume(state, device, callbacks)
+            with ctx.session() as session:
+                state.write_bytes(read_blob(session, ctx.resume_blob))
+            trainer = Trainer.resume(state, ctx.device, callbacks)
             ctx.log(f"resuming after epoch {trainer.epoch}")
         else:
-            trainer = Trainer(TrainSpec.from_dict(spec_data), device, callbacks)
+            trainer = Trainer(spec, ctx.device, callbacks)
         ctx.progress(force=True, phase="train", fraction=trainer.epoch / trainer.spec.epochs)
         result = trainer.fit()
         best = folder / "best.safetensors"
         trainer.save_best(best)
-        with session_scope(url) as session:
-            save_trained_model(session, job_id, best, trainer.spec, result.best.to_dict())
+        with ctx.session() as session:
+            save_trained_model(session, ctx.job_id, best, trainer.spec, result.best.to_dict())
 
 
 def save_trained_model(session: Session, job_id: str, path: Path, spec: TrainSpec, metrics: dict[str, Any]) -> Model:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,6 @@ from api.inputs import INT32_MAX, Name, check_name
 from api.queue import JobQueue
 from api.schemas import (
     EvalJobCreate,
-    EvaluatorRequest,
     JobError,
     JobPage,
     JobPublic,
@@ -30,8 +29,12 @@ from api.schemas import (
     SweepCreate,
     TrainJobCreate,
 )
-from api.specs import eval_job_spec, sweep_plan, train_spec
-from store.jobs import log_line, spec_hash, transition
+from api.specs import check_sweep, eval_job_spec, fetch_datasets, recheck_eval, server_checks, sweep_spec, train_spec
+from sthlib.jobspecs import SweepSpec, read_spec
+from sthlib.specs import TrainSpec
+from store import sweeps
+from store.jobs import BrokerUnavailable, log_line, transition
+from store.jobs import enqueue as store_enqueue
 from store.models import Job, JobKind, JobLog, JobStatus, Model, User
 
 log = logging.getLogger(__name__)
@@ -92,25 +95,12 @@ def _submit(session: Session, queue: QueueDep, user: User, kind: JobKind, spec: 
 
 
 def enqueue(session: Session, queue: JobQueue, jobs: list[Job], parent: Job | None = None) -> None:
-    """Send the committed `jobs` to the workers. A job exists only if the broker heard of it: when the broker
-    refuses the first message, the jobs (and their sweep) are deleted again and the client gets 503, so a retry
-    makes a fresh submission. If it fails after some were sent, the rest stay queued and the workers' reconciler
-    re-sends them within seconds (a sweep cannot be half taken back)."""
-    for sent, job in enumerate(jobs):
-        try:
-            queue.send(job.id)
-        except Exception as e:  # kombu and redis raise their own kinds for an unreachable broker
-            if sent:
-                log.warning("broker failed after %d of %d jobs; the reconciler re-sends the rest", sent, len(jobs))
-                return
-            children = [j.id for j in jobs]
-            session.execute(delete(JobLog).where(JobLog.job_id.in_([*children, *([parent.id] if parent else [])])))
-            session.execute(delete(Job).where(Job.id.in_(children)))
-            if parent is not None:
-                session.execute(delete(Job).where(Job.id == parent.id))
-            session.commit()
-            raise ApiError(503, "broker_unavailable", f"the job queue cannot be reached ({type(e).__name__}); no "
-                           "job was created: retry in a moment", None) from None  # fmt: skip
+    """Send a submission's committed jobs; 503 (with the jobs taken back) when the broker cannot be reached."""
+    try:
+        store_enqueue(session, queue.send, jobs, parent, take_back=True)
+    except BrokerUnavailable as e:
+        raise ApiError(503, "broker_unavailable", f"the job queue cannot be reached ({e}); no job was created: "
+                       "retry in a moment", None) from None  # fmt: skip
 
 
 @router.post("/train-jobs", status_code=201)
@@ -123,8 +113,8 @@ def create_train_job(body: TrainJobCreate, session: SessionDep, user: UserDep, q
 @router.post("/eval-jobs", status_code=201, responses=responses(404))
 def create_eval_job(body: EvalJobCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
     """Queue evaluators on a model (transfer_fgsm names its source model)."""
-    spec, spec_hash = eval_job_spec(session, body)
-    return _submit(session, queue, user, JobKind.evaluate, spec, spec_hash, body.idempotency_key)
+    spec = eval_job_spec(session, body)
+    return _submit(session, queue, user, JobKind.evaluate, spec.to_dict(), spec.spec_hash(), body.idempotency_key)
 
 
 @router.post("/sweeps", status_code=201)
@@ -133,28 +123,17 @@ def create_sweep(body: SweepCreate, session: SessionDep, user: UserDep, queue: Q
     and select the most robust setting (by `select_by`'s area under the curve) whose clean accuracy keeps
     R0/U0 >= min_r0_u0 (PAPER.md). The sweep is a job that owns its children (GET /v1/jobs?parent_id=ID); its
     `result` holds the table and the selection. Every child spec is validated before anything is queued."""
-    stored, children = sweep_plan(session, body)
-    existing = _same_submission(session, user, body.idempotency_key, spec_hash(stored))
+    return _submit_sweep(session, queue, user, sweep_spec(session, body), body.idempotency_key)
+
+
+def _submit_sweep(session: Session, queue: QueueDep, user: User, sweep: SweepSpec,
+                  idempotency_key: str | None) -> JobPublic:  # fmt: skip
+    existing = _same_submission(session, user, idempotency_key, sweep.spec_hash())
     if existing is not None:
         return existing
-    sweep = Job(kind=JobKind.sweep, owner_id=user.id, spec=stored, spec_hash=spec_hash(stored),
-                idempotency_key=body.idempotency_key)  # fmt: skip
-    session.add(sweep)
-    session.flush()
-    source_seed = stored["source_seed"]
-    evaluations = len(children) - (source_seed is not None)  # transfer_fgsm's source model is not evaluated
-    progress = {"phase": "train", "fraction": 0.0, "done": 0, "jobs": len(children) + evaluations}
-    transition(session, sweep, JobStatus.running, progress=progress)
-    jobs = [Job(kind=JobKind.train, owner_id=user.id, parent_id=sweep.id, spec=spec.to_dict(),
-                spec_hash=spec.spec_hash()) for _, spec in children]  # fmt: skip
-    session.add_all(jobs)
-    settings = len({json.dumps(setting, sort_keys=True) for setting, _ in children if setting})
-    source = "" if source_seed is None else f", and transfer_fgsm's unregularized source model (seed {source_seed})"
-    log_line(session, sweep.id, f"{len(jobs)} trainings queued ({settings} settings and the baseline, seeds "
-             f"{stored['seeds']}{source}); each model is evaluated once it is trained")  # fmt: skip
-    session.commit()  # the database holds the jobs before the broker hears of them
-    enqueue(session, queue, jobs, parent=sweep)
-    return job_public(session, sweep)
+    parent, jobs = sweeps.create(session, user.id, sweep, idempotency_key)
+    enqueue(session, queue, jobs, parent=parent)
+    return job_public(session, parent)
 
 
 def _page_token(job: Job) -> str:
@@ -256,13 +235,17 @@ def retry_job(job_id: JobId, session: SessionDep, user: UserDep, queue: QueueDep
     require_owner(user, job.owner_id, "job")
     if job.status not in (JobStatus.failed, JobStatus.cancelled):
         raise invalid(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
-    if job.kind is JobKind.sweep:  # a new sweep from the same request: new children, validated again
-        s = job.spec
-        body = SweepCreate(preset=s["preset"], spec=s["spec"], grid=s["grid"], seeds=s["seeds"],
-                           evaluators=[EvaluatorRequest(**e) for e in s["evaluators"]], select_by=s["select_by"],
-                           min_r0_u0=s["min_r0_u0"], idempotency_key=None)  # fmt: skip
-        return create_sweep(body, session, user, queue)
-    return _submit(session, queue, user, job.kind, job.spec, job.spec_hash, None)
+    spec = read_spec(job.kind.value, job.spec)  # checked again: datasets, pairs and source models may be gone
+    if isinstance(spec, SweepSpec):  # a new sweep from the same spec: new children
+        fetch_datasets(session, {t.spec.dataset: "spec.dataset" for t in spec.trainings()})
+        check_sweep(session, spec.validate())
+        return _submit_sweep(session, queue, user, spec, None)
+    if isinstance(spec, TrainSpec):
+        fetch_datasets(session, {spec.dataset: "spec.dataset", spec.reg.dataset: "spec.reg.dataset"})
+        server_checks(session, spec, "spec")
+    else:
+        recheck_eval(session, spec)
+    return _submit(session, queue, user, job.kind, spec.to_dict(), spec.spec_hash(), None)
 
 
 @router.get("/jobs/{job_id}/logs", responses=responses(404))

@@ -24,7 +24,7 @@ class Evaluator:
 
     def __init__(self, params: CommonParams | None = None, **values: Any) -> None:
         self.spec: EvalSpec = eval_spec(self.name)
-        self.params: Any = params if params is not None else self.spec.make_params(values)
+        self.params: Any = params if params is not None else self.spec.make_params(values, self.name)
 
     def run(
         self, model: Classifier, images: Tensor, labels: Tensor, dataset: str, progress: Progress | None = None

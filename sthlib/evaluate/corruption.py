@@ -20,11 +20,7 @@ class Corruption(CurveEvaluator):
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**values)
-        chosen = self.params.corruptions or corruption_names()
-        unknown = sorted(set(chosen) - set(corruption_names()))
-        if unknown:
-            raise ValueError(f"unknown corruption(s) {', '.join(unknown)}; choose from {', '.join(corruption_names())}")
-        self.names = list(chosen)
+        self.names = list(self.params.corruptions or corruption_names())  # names checked by CorruptionParams
         self.current = self.names[0]
 
     def perturb(self, x: Tensor, strength: float, state: Any, generator: torch.Generator) -> Tensor:

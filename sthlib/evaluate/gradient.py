@@ -13,6 +13,7 @@ from torch import Tensor
 from sthlib.evaluate.base import CurveEvaluator, Progress, register
 from sthlib.evaluate.classifier import Classifier, check_compatible, load_classifier
 from sthlib.evaluate.results import Result
+from sthlib.validation import SpecError
 
 
 def gradient_sign(model: Classifier, x: Tensor, y: Tensor) -> Tensor:
@@ -30,15 +31,20 @@ class TransferFGSM(CurveEvaluator):
     name = "transfer_fgsm"
 
     def __init__(self, source_model: Classifier | None = None, **values: Any) -> None:
-        """values: TransferFGSMParams (source is a checkpoint path); source_model: an already loaded source."""
+        """values: TransferFGSMParams (source: a SourceRef; a checkpoint is loaded here); source_model: an already
+        loaded source (the worker loads stored models)."""
         super().__init__(**values)
         self.source = source_model
+        ref = self.params.source
+        if source_model is None and (ref is None or ref.kind != "checkpoint"):
+            raise SpecError(f"{self.name}.source", "transfer_fgsm needs a source model: an unregularized model of "
+                            "the same task", 'give a checkpoint: {"kind": "checkpoint", "ref": PATH}')  # fmt: skip
 
     def run(
         self, model: Classifier, images: Tensor, labels: Tensor, dataset: str, progress: Progress | None = None
     ) -> list[Result]:
         if self.source is None:
-            self.source = load_classifier(self.params.source, device=model.device).classifier
+            self.source = load_classifier(self.params.source.ref, device=model.device).classifier
         check_compatible(self.source, model, tuple(images.shape[1:]))
         return super().run(model, images, labels, dataset, progress)
 

@@ -126,7 +126,7 @@ def test_jobs_name_an_upload_and_never_a_server_path(client, digits):
                                json={"preset": "quick", "spec": {"dataset": dataset}})  # fmt: skip
         assert response.status_code == 422, response.text
         error = response.json()["error"]
-        assert says in error["message"] and error["details"]["field"] == "dataset"
+        assert says in error["message"] and error["details"]["field"] == "spec.dataset"
     noise = np.random.default_rng(0).integers(0, 256, (10, 8, 8), dtype=np.uint8)
     train_only = upload(client, npz_bytes(images=noise, labels=np.arange(10)), name="pairs")
     assert train_only.status_code == 201
@@ -138,7 +138,7 @@ def test_jobs_name_an_upload_and_never_a_server_path(client, digits):
     assert as_reg.status_code == 201, as_reg.text
     reg = client.post("/v1/train-jobs", headers=auth(client),
                       json={"preset": "quick", "spec": {"reg": {"dataset": "upload:nope"}}})  # fmt: skip
-    assert reg.status_code == 422 and reg.json()["error"]["details"]["field"] == "reg.dataset"
+    assert reg.status_code == 422 and reg.json()["error"]["details"]["field"] == "spec.reg.dataset"
 
 
 def test_similarity_is_sthlibs_summary_of_the_first_n_images(client, digits, mnist5k_train):
@@ -185,7 +185,7 @@ def test_a_regularizer_without_pairs_to_train_is_refused_before_queueing(client,
     response = client.post("/v1/train-jobs", headers=auth(client), json={"preset": "quick", "spec": {"reg": reg}})
     assert response.status_code == 422, response.text
     error = response.json()["error"]
-    assert says in error["message"] and error["details"]["field"] == field
+    assert says in error["message"] and error["details"]["field"] == f"spec.{field}"
     assert client.get("/v1/jobs", headers=auth(client)).json()["items"] == []
 
 

@@ -21,7 +21,7 @@ def test_sth_train_writes_a_loadable_checkpoint_and_state(tmp_path):
 def test_sth_train_rejects_a_bad_flag_value_with_a_clear_message(tmp_path):
     result = runner.invoke(app, ["train", "--threshold", "1.5", "--out", str(tmp_path / "m.safetensors")])
     assert result.exit_code == 2
-    assert "threshold must be in (0, 1)" in result.output
+    assert "reg.threshold: must be < 1.0, got 1.5" in result.output
 
 
 def test_sth_similarity_json():

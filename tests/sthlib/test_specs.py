@@ -1,38 +1,62 @@
 import pytest
 
 from sthlib.specs import PAPER_TABLE, PRESETS, RegSpec, TrainSpec, preset
+from sthlib.validation import SpecError
 
 
 @pytest.mark.parametrize(
-    ("changes", "message"),
+    ("changes", "field", "message"),
     [
-        ({"reg.threshold": 1.2}, r"threshold must be in \(0, 1\)"),
-        ({"reg.threshold": 0.0}, r"threshold must be in \(0, 1\)"),
-        ({"reg.alpha": -1.0}, "alpha must be >= 0"),
-        ({"reg.variant": "double", "reg.threshold_low": 0.9}, "threshold_low must be in"),
-        ({"reg.variant": "diagonal"}, "unknown variant 'diagonal'; choose one of all"),
-        ({"arch": "vgg16"}, "unknown architecture 'vgg16'; choose one of resnet18"),
-        ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
-        ({"reg.dataset": "imagenet"}, "unknown dataset 'imagenet'"),
-        ({"epochs": 0}, "epochs must be at least 1"),
-        ({"valid_fraction": 0.0}, "checkpoints are selected on it"),
-        ({"lr": -0.1}, "lr must be > 0"),
-        ({"reg.pairs_per_step": 0}, "pairs_per_step must be at least 1"),
-        ({"reg.loss": "l1"}, "unknown loss 'l1'"),
-        ({"color": "cmyk"}, "unknown color"),
-        ({"reg.augment": "random"}, "unknown reg.augment 'random'; choose one of auto, none, frozen"),
+        ({"reg.threshold": 1.2}, "reg.threshold", "must be < 1.0, got 1.2"),
+        ({"reg.threshold": 0.0}, "reg.threshold", "must be > 0.0, got 0.0"),
+        ({"reg.alpha": -1.0}, "reg.alpha", "must be >= 0"),
+        ({"reg.variant": "double", "reg.threshold_low": 0.9}, "reg.threshold_low", "threshold_low must be in"),
+        ({"reg.variant": "double"}, "reg.threshold_low", "variant 'double' needs threshold_low"),
+        ({"reg.threshold_low": 0.1}, "reg.threshold_low", "only used by variant 'double'"),
+        ({"reg.variant": "diagonal"}, "reg.variant", "unknown value \"diagonal\"; choose one of 'all'"),
+        ({"arch": "vgg16"}, "arch", "unknown value \"vgg16\"; choose one of 'resnet18'"),
+        ({"dataset": "imagenet"}, "dataset", "unknown dataset 'imagenet'"),
+        ({"reg.dataset": "imagenet"}, "reg.dataset", "unknown dataset 'imagenet'"),
+        ({"epochs": 0}, "epochs", "must be >= 1, got 0"),
+        ({"epochs": 2.5}, "epochs", "must be an integer, got 2.5"),
+        ({"epochs": "3"}, "epochs", 'must be an integer, got "3"'),
+        ({"batch_size": True}, "batch_size", "must be an integer, got true"),
+        ({"seed": -1}, "seed", "must be >= 0"),
+        ({"seed": 2**64}, "seed", "must be <= 2147483647"),
+        ({"lr": None}, "lr", "must be a number, got null"),
+        ({"lr": 1e308}, "lr", "must be <= 10"),
+        ({"lr": float("nan")}, "lr", "must be a finite number"),
+        ({"valid_fraction": 0.0}, "valid_fraction", "must be > 0"),
+        ({"lr": -0.1}, "lr", "must be > 0"),
+        ({"reg.pairs_per_step": 0}, "reg.pairs_per_step", "must be >= 1"),
+        ({"reg.loss": "l1"}, "reg.loss", 'unknown value "l1"'),
+        ({"reg.fused": 1}, "reg.fused", "must be true or false, got 1"),
+        ({"color": "cmyk"}, "color", "unknown value"),
+        ({"reg.augment": "random"}, "reg.augment", "choose one of 'auto', 'none' or 'frozen'"),
     ],
 )
-def test_bad_specs_say_what_to_change(changes, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_specs_name_the_field_and_say_what_to_change(changes, field, message):
+    with pytest.raises(SpecError) as caught:
         preset("quick", **changes).validate()
+    assert caught.value.field == field
+    assert message in str(caught.value) and str(caught.value).startswith(f"{field}: ")
+
+
+def test_whole_floats_are_integers_where_no_meaning_is_lost():
+    spec = preset("quick", epochs=2.0, seed=7.0)
+    assert spec.epochs == 2 and isinstance(spec.epochs, int) and spec.seed == 7
+    assert spec.spec_hash() == preset("quick", epochs=2, seed=7).spec_hash()
+    assert isinstance(preset("quick", **{"reg.alpha": 1}).reg.alpha, float)  # an integer is a number
 
 
 def test_unknown_fields_are_errors_not_silent_defaults():
-    with pytest.raises(ValueError, match="unknown train spec field"):
+    with pytest.raises(SpecError, match="epoch: unknown field; known: dataset, arch") as caught:
         TrainSpec.from_dict({"epoch": 3})
-    with pytest.raises(ValueError, match="unknown reg spec field"):
+    assert caught.value.field == "epoch"
+    with pytest.raises(SpecError, match=r"reg\.alfa: unknown field; known: alpha, dataset"):
         preset("quick", **{"reg.alfa": 1.0})
+    with pytest.raises(SpecError, match=r"^reg: must be an object, got 3$"):
+        TrainSpec.from_dict({"reg": 3})
 
 
 def test_json_round_trip_and_hash():

@@ -1,5 +1,5 @@
 """Sweeps end to end in the database, without Celery: the API plans and queues, the children are finished by hand,
-and worker.sweep.advance does what a worker does when a child ends."""
+and worker.tasks.advance_sweep does what a worker does when a child ends (store.sweeps.advance, then enqueue)."""
 
 import pytest
 from sqlalchemy import select
@@ -10,7 +10,7 @@ from store.db import session_scope
 from store.jobs import transition
 from store.models import EvalResult, Job, JobKind, JobStatus, Model, User
 from tests.api.conftest import auth, client  # noqa: F401  (the API fixture)
-from worker.sweep import advance
+from worker.tasks import advance_sweep as advance
 
 SWEEP = {"preset": "quick", "spec": {"epochs": 1, "reg": {"n_images": 200}},
          "grid": {"reg.alpha": [0.1, 1.0], "reg.threshold": [0.2, 0.8]}, "seeds": [0, 1],
@@ -125,15 +125,20 @@ def test_cancelling_a_sweep_cancels_its_children_and_retry_plans_it_again(client
 @pytest.mark.parametrize(
     ("change", "field", "says"),
     [
-        ({"grid": {"reg.alpha": [0, 1.0]}}, "grid.reg.alpha", "baseline"),
-        ({"grid": {"reg.alhpa": [1.0]}}, "grid", "unknown key(s) reg.alhpa"),
-        ({"grid": {"seed": [1, 2]}}, "grid", "seeds go in `seeds`"),
-        ({"grid": {"reg.threshold": [0.2, 0.2]}}, "grid.reg.threshold", "distinct"),
-        ({"grid": {"reg.threshold": [0.2, 1.5]}}, "reg.threshold", "threshold must be in (0, 1)"),
+        ({"grid": {"reg.alpha": [0, 1.0]}}, "grid.reg.alpha.0", "baseline"),
+        ({"grid": {"reg.alhpa": [1.0]}}, "grid.reg.alhpa", "unknown grid key"),
+        ({"grid": {"seed": [1, 2]}}, "grid.seed", "seeds go in `seeds`"),
+        ({"grid": {"reg.threshold": [0.2, 0.2]}}, "grid.reg.threshold", "values repeat"),
+        ({"grid": {"reg.threshold": [0.2, 1.5]}}, "grid.reg.threshold", "must be < 1.0, got 1.5"),
+        ({"grid": {"epochs": [1, 2.5]}}, "grid.epochs", "must be an integer, got 2.5"),
+        ({"seeds": [False]}, "seeds.0", "must be an integer"),
+        ({"seeds": [0, 0]}, "seeds", "seeds repeat"),
+        ({"min_r0_u0": True}, "min_r0_u0", "valid number"),
         ({"grid": {"reg.alpha": [0.1, 0.2, 0.3, 0.4], "lr": [0.1, 0.01, 0.001, 1e-4], "epochs": [1, 2, 3]}},
          "grid", "the limit is 48"),
         ({"select_by": "boundary", "evaluators": [{"name": "boundary"}]}, "select_by", "curve evaluators"),
-        ({"evaluators": [{"name": "transfer_fgsm", "source_model_id": "nope"}]}, "evaluators.0", "no model 'nope'"),
+        ({"evaluators": [{"name": "transfer_fgsm", "source_model_id": "nope"}], "select_by": "transfer_fgsm"},
+         "evaluators.0.params.source.ref", "no model 'nope'"),
         ({"grid": {"reg.alpha": [0.1 * i for i in range(1, 12)]}, "seeds": [0, 1, 2, 3],  # 48, the source is one more
           "evaluators": [{"name": "gaussian"}, {"name": "transfer_fgsm"}]}, "grid", "transfer_fgsm's source model"),
         ({"spec": {"reg": {"alpha": 0.0}}, "grid": {"reg.threshold": [0.2, 0.8]}}, "grid", "unregularized"),
@@ -176,7 +181,10 @@ def test_a_sweep_trains_the_source_of_transfer_fgsm_and_attacks_every_model_with
     assert source_model not in {spec["model_id"] for _, spec, _ in evals}
     for _, spec, _ in evals:
         gaussian, transfer = spec["evaluators"]
-        assert transfer["name"] == "transfer_fgsm" and transfer["params"]["source"] == source_model
+        assert transfer["name"] == "transfer_fgsm" and transfer["params"]["source"] == {
+            "kind": "model",
+            "ref": source_model,
+        }
         assert "source" not in gaussian["params"]
     for job_id, _, _ in evals:
         finish_evaluation(url, job_id, [0.9, 0.5, 0.2])
@@ -211,7 +219,7 @@ def test_a_sweep_attacks_with_a_named_source_model_of_its_task(client):  # noqa:
     finish_training(url, trains[0][0], 0.9)
     advance(url, sweep["id"], sent.append)
     ((_, spec, _),) = children(url, sweep["id"], JobKind.evaluate)
-    assert spec["evaluators"][1]["params"]["source"] == "mnist-net"
+    assert spec["evaluators"][1]["params"]["source"] == {"kind": "model", "ref": "mnist-net"}
 
 
 def test_retrying_a_sweep_trains_its_transfer_source_again(client):  # noqa: F811

@@ -28,7 +28,7 @@ FAST = {
 def make(name, source):
     params = {**FAST[name]}
     if name == "transfer_fgsm":
-        return get_evaluator(name, source_model=source.classifier, source="in-memory", **params)
+        return get_evaluator(name, source_model=source.classifier, **params)
     return get_evaluator(name, **params)
 
 
@@ -115,12 +115,14 @@ def test_boundary_repeats_and_channel_zero_score(target, mnist_eval):
     ("name", "params", "message"),
     [
         ("pixel_shuffle", {}, "unknown evaluator 'pixel_shuffle'; choose one of"),
-        ("gaussian", {"strengths": [0.1, -0.2]}, "strengths must be >= 0"),
-        ("gaussian", {"sigma": 0.1}, "unknown parameter"),
-        ("gaussian", {"clamp": "wrap"}, "unknown clamp"),
-        ("transfer_fgsm", {}, "needs a source model"),
-        ("boundary", {"steps": 0}, "steps must be at least 1"),
-        ("corruption", {"corruptions": ["rain"]}, "unknown corruption"),
+        ("gaussian", {"strengths": [0.1, -0.2]}, r"gaussian\.strengths\.1: must be >= 0"),
+        ("gaussian", {"sigma": 0.1}, r"gaussian\.sigma: unknown field; known: n_images, seed, strengths, clamp"),
+        ("gaussian", {"clamp": "wrap"}, "gaussian.clamp: unknown value \"wrap\"; choose one of 'range' or 'image'"),
+        ("gaussian", {"n_images": 2.5}, r"gaussian\.n_images: must be an integer, got 2\.5"),
+        ("transfer_fgsm", {}, "transfer_fgsm.source: transfer_fgsm needs a source model"),
+        ("boundary", {"steps": 0}, r"boundary\.steps: must be >= 1, got 0"),
+        ("corruption", {"corruptions": ["rain"]}, 'corruption.corruptions.0: unknown value "rain"'),
+        ("corruption", {"severities": [1, 1]}, "corruption.severities: severities must not repeat"),
     ],
 )
 def test_bad_evaluator_inputs_are_clear_errors(name, params, message):
@@ -139,7 +141,7 @@ def test_a_source_model_of_another_task_is_refused(target, mnist_eval):
 
 
 def make_transfer(source_classifier):
-    return get_evaluator("transfer_fgsm", source_model=source_classifier, source="in-memory", strengths=[0.0, 0.1])
+    return get_evaluator("transfer_fgsm", source_model=source_classifier, strengths=[0.0, 0.1])
 
 
 def test_evaluate_uses_the_models_task_and_colour(target):

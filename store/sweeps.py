@@ -1,6 +1,7 @@
-"""Sweeps: a parent job that owns trainings and evaluations. No worker runs the sweep itself (one blocked on its
-children would starve a one-GPU server); it advances whenever one of its children ends, and the reconciler advances
-every running sweep, so a worker that died between a child's end and the advance delays a sweep but cannot stall it.
+"""Sweeps, planned and advanced in one place: a parent job that owns trainings and evaluations (sthlib.jobspecs.
+SweepSpec says which). No worker runs the sweep itself (one blocked on its children would starve a one-GPU server);
+it advances whenever one of its children ends, and the reconciler advances every running sweep, so a worker that
+died between a child's end and the advance delays a sweep but cannot stall it.
 
 Advancing is idempotent: each trained model gets one evaluation (the parent row is locked while children are
 added), and the summary is written once, when every child has succeeded. When transfer_fgsm names no source model
@@ -12,41 +13,59 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
+from sthlib.evalspecs import SWEEP_SOURCE, SourceRef
 from sthlib.evaluate.metrics import normalized_auc, r0_u0, select_by_auc
 from sthlib.evaluate.results import RobustnessCurve
-from store.db import session_scope
-from store.jobs import SWEEP_SOURCE, log_line, spec_hash, transition
+from sthlib.jobspecs import EvalJobSpec, SweepSpec
+from sthlib.specs import TrainSpec
+from store.jobs import log_line, transition
 from store.models import EvalResult, Job, JobKind, JobStatus, Model
 
 
-def advance(url: str, sweep_id: str, send: Callable[[str], object]) -> None:
-    """Queue an evaluation for each newly trained model; end the sweep when all children have ended."""
-    with session_scope(url) as session:
-        queued = _advance(session, sweep_id)
-    for job_id in queued:
-        send(job_id)
+def create(session: Session, owner_id: str, sweep: SweepSpec, idempotency_key: str | None) -> tuple[Job, list[Job]]:
+    """The sweep's job (running: no worker runs it) and its queued trainings, committed; the caller enqueues them."""
+    parent = Job(kind=JobKind.sweep, owner_id=owner_id, spec=sweep.to_dict(), spec_hash=sweep.spec_hash(),
+                 idempotency_key=idempotency_key)  # fmt: skip
+    session.add(parent)
+    session.flush()
+    trainings = sweep.trainings()
+    evaluations = sum(t.role != "source" for t in trainings)  # transfer_fgsm's source model is not evaluated
+    progress = {"phase": "train", "fraction": 0.0, "done": 0, "jobs": len(trainings) + evaluations}
+    transition(session, parent, JobStatus.running, progress=progress)
+    jobs = [Job(kind=JobKind.train, owner_id=owner_id, parent_id=parent.id, spec=t.spec.to_dict(),
+                spec_hash=t.spec.spec_hash()) for t in trainings]  # fmt: skip
+    session.add_all(jobs)
+    source = "" if sweep.source_seed is None else (
+        f", and transfer_fgsm's unregularized source model (seed {sweep.source_seed})")  # fmt: skip
+    log_line(session, parent.id, f"{len(jobs)} trainings queued ({len(sweep.points())} settings and the baseline, "
+             f"seeds {list(sweep.seeds)}{source}); each model is evaluated once it is trained")  # fmt: skip
+    session.commit()  # the database holds the jobs before the broker hears of them
+    return parent, jobs
 
 
-def _advance(session: Session, sweep_id: str) -> list[str]:
+def advance(session: Session, sweep_id: str) -> list[Job]:
+    """Add an evaluation for each newly trained model (returned: the caller commits, then enqueues them); end the
+    sweep when all children have ended."""
     locked = select(Job).where(Job.id == sweep_id).options(lazyload(Job.owner)).with_for_update()  # no outer join
-    sweep = session.scalars(locked).one_or_none()
-    if sweep is None or sweep.kind is not JobKind.sweep or sweep.status.finished:
+    parent = session.scalars(locked).one_or_none()
+    if parent is None or parent.kind is not JobKind.sweep or parent.status.finished:
         return []
-    children = list(session.scalars(select(Job).where(Job.parent_id == sweep.id).order_by(Job.created_at)))
+    sweep = SweepSpec.from_dict(parent.spec)
+    children = list(session.scalars(select(Job).where(Job.parent_id == parent.id).order_by(Job.created_at)))
     trains = [c for c in children if c.kind is JobKind.train]
-    evals = {c.spec["model_id"]: c for c in children if c.kind is JobKind.evaluate}
+    specs = {t.id: TrainSpec.from_dict(t.spec) for t in trains}
+    evals = {EvalJobSpec.from_dict(c.spec).model_id: c for c in children if c.kind is JobKind.evaluate}
     models = {m.job_id: m for m in session.scalars(select(Model).where(Model.job_id.in_([t.id for t in trains])))}
     ended_badly = [c for c in children if c.status in (JobStatus.failed, JobStatus.cancelled)]
     if ended_badly:
-        _fail(session, sweep, children, ended_badly[0])
+        _fail(session, parent, children, ended_badly[0])
         return []
-    source_train = _source_training(sweep, trains)
+    source_train = next((t for t in trains if specs[t.id].seed == sweep.source_seed), None)
     source = models.get(source_train.id) if source_train is not None else None
     subjects = [t for t in trains if t is not source_train]  # the trainings whose models are evaluated
     queued = []
@@ -54,14 +73,14 @@ def _advance(session: Session, sweep_id: str) -> list[str]:
         model = models.get(train.id)
         if train.status is not JobStatus.succeeded or model is None or model.id in evals:
             continue
-        evaluators = sweep.spec["evaluators"]
+        calls = sweep.evaluators
         if source_train is not None:
             if source is None:
                 continue  # transfer_fgsm attacks with the sweep's source model: it is still training
-            evaluators = [_with_source(e, source.id) for e in evaluators]
-        spec = {"model_id": model.id, "evaluators": evaluators}
-        job = Job(kind=JobKind.evaluate, owner_id=sweep.owner_id, parent_id=sweep.id, spec=spec,
-                  spec_hash=spec_hash(spec))  # fmt: skip
+            calls = tuple(c.with_source(SourceRef.model(source.id)) if c.source == SWEEP_SOURCE else c for c in calls)
+        spec = EvalJobSpec(model.id, calls)
+        job = Job(kind=JobKind.evaluate, owner_id=parent.owner_id, parent_id=parent.id, spec=spec.to_dict(),
+                  spec_hash=spec.spec_hash())  # fmt: skip
         session.add(job)
         evals[model.id] = job
         queued.append(job)
@@ -70,29 +89,15 @@ def _advance(session: Session, sweep_id: str) -> list[str]:
     done = sum(c.status is JobStatus.succeeded for c in every)
     total = len(trains) + len(subjects)
     phase = "train" if any(t.status is not JobStatus.succeeded for t in trains) else "evaluate"
-    sweep.progress = {"phase": phase, "fraction": round(done / total, 4), "done": done, "jobs": total}
+    parent.progress = {"phase": phase, "fraction": round(done / total, 4), "done": done, "jobs": total}
     if done == total:
-        result = summarize(session, sweep, subjects, models, evals)
+        result = summarize(session, sweep, [(t, specs[t.id]) for t in subjects], models, evals)
         result["source_model"] = source.id if source is not None else None
         chosen = result["selected"]
         nothing = f"nothing: no setting keeps R0/U0 >= {result['min_r0_u0']}"
-        log_line(session, sweep.id, "selected " + (json.dumps(chosen["values"]) if chosen else nothing))
-        transition(session, sweep, JobStatus.succeeded, result=result)
-    return [job.id for job in queued]
-
-
-def _source_training(sweep: Job, trains: list[Job]) -> Job | None:
-    """The unregularized model the sweep trains for transfer_fgsm (seed `source_seed`, no other training has it)."""
-    seed = sweep.spec.get("source_seed")  # absent from sweeps created before transfer_fgsm was allowed in them
-    if seed is None:
-        return None
-    return next((t for t in trains if t.spec["seed"] == seed), None)
-
-
-def _with_source(evaluator: dict[str, Any], model_id: str) -> dict[str, Any]:
-    if evaluator["params"].get("source") != SWEEP_SOURCE:
-        return evaluator
-    return {**evaluator, "params": {**evaluator["params"], "source": model_id}}
+        log_line(session, parent.id, "selected " + (json.dumps(chosen["values"]) if chosen else nothing))
+        transition(session, parent, JobStatus.succeeded, result=result)
+    return queued
 
 
 def _fail(session: Session, sweep: Job, children: list[Job], culprit: Job) -> None:
@@ -109,22 +114,21 @@ def _fail(session: Session, sweep: Job, children: list[Job], culprit: Job) -> No
     transition(session, sweep, JobStatus.failed, error_code="ChildJobFailed", error_message=message)
 
 
-def _value(spec: dict[str, Any], key: str) -> Any:
+def _value(spec: TrainSpec, key: str) -> Any:
     head, _, tail = key.partition(".")
-    return spec[head][tail] if tail else spec[head]
+    return getattr(spec.reg, tail) if tail else getattr(spec, head)
 
 
-def summarize(session: Session, sweep: Job, trains: list[Job], models: dict[str | None, Model],
-              evals: dict[str, Job]) -> dict[str, Any]:  # fmt: skip
+def summarize(session: Session, sweep: SweepSpec, trains: list[tuple[Job, TrainSpec]],
+              models: dict[str | None, Model], evals: dict[str, Job]) -> dict[str, Any]:  # fmt: skip
     """Per setting (mean over seeds): clean test accuracy R0, R0/U0 against the baseline, normalized AUC of the
     `select_by` curves; then PAPER.md's rule: the largest AUC among settings with R0/U0 >= min_r0_u0."""
-    select_by, minimum = sweep.spec["select_by"], float(sweep.spec["min_r0_u0"])
-    keys = list(sweep.spec["grid"])
+    select_by, minimum = sweep.select_by, sweep.min_r0_u0
     rows: dict[str, dict[str, Any]] = {}
-    for train in trains:
+    for train, spec in trains:
         model = models[train.id]
-        baseline = float(train.spec["reg"]["alpha"]) == 0
-        values = {} if baseline else {key: _value(train.spec, key) for key in keys}
+        baseline = not spec.reg.enabled
+        values = {} if baseline else {key: _value(spec, key) for key in sweep.grid}
         results = session.scalars(select(EvalResult).where(EvalResult.job_id == evals[model.id].id,
                                                            EvalResult.evaluator == select_by,
                                                            EvalResult.kind == "curve"))  # fmt: skip
@@ -150,7 +154,5 @@ def summarize(session: Session, sweep: Job, trains: list[Job], models: dict[str 
             "selected": selected}  # fmt: skip
 
 
-def running_sweeps(url: str) -> list[str]:
-    with session_scope(url) as session:
-        return list(session.scalars(select(Job.id).where(Job.kind == JobKind.sweep,
-                                                         Job.status == JobStatus.running)))  # fmt: skip
+def running_sweeps(session: Session) -> list[str]:
+    return list(session.scalars(select(Job.id).where(Job.kind == JobKind.sweep, Job.status == JobStatus.running)))

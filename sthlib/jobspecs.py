@@ -1,0 +1,293 @@
+"""One typed spec per job kind: TrainSpec (sthlib.specs), EvalJobSpec and SweepSpec. Torch-free.
+
+Each is built once (the API from a request, the CLI from its options), stored as its to_dict() JSON, and read back
+with from_dict() by the worker, the sweep and retry; nobody reads raw keys of a spec dict. from_dict checks types,
+ranges and enums (sthlib.validation.parse); validate() checks meaning. Both raise SpecError naming the field path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sthlib.evalspecs import EVAL_SPECS, SWEEP_SOURCE, CommonParams, EvalSpec, SourceRef, eval_spec
+from sthlib.specs import RegSpec, TrainSpec
+from sthlib.validation import SEED_MAX, SpecError, require, show
+
+MAX_EVALUATORS = 16
+MAX_SEEDS = 10
+MAX_GRID_VALUES = 16
+MAX_SWEEP_TRAININGS = 48
+
+
+JOB_KINDS = ("train", "evaluate", "sweep")
+
+
+def spec_hash(data: dict[str, Any]) -> str:
+    """The sha256 of a spec's canonical JSON (idempotency keys compare it)."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _object(data: Any, field: str, known: tuple[str, ...]) -> dict[str, Any]:
+    """`data` as a JSON object with only `known` keys (SpecError naming the first unknown one)."""
+    if not isinstance(data, dict):
+        raise SpecError(field, f"must be an object, got {show(data)}")
+    for key in data:
+        require(key in known, f"{field}.{key}".lstrip("."), "unknown field", f"known: {', '.join(known)}")
+    return data
+
+
+def _list(data: Any, field: str, most: int) -> list[Any]:
+    if not isinstance(data, list):
+        raise SpecError(field, f"must be a list, got {show(data)}")
+    require(1 <= len(data) <= most, field, f"must have 1 to {most} items, got {len(data)}")
+    return data
+
+
+def _string(data: Any, field: str) -> str:
+    if not isinstance(data, str) or not data:
+        raise SpecError(field, f"must be a non-empty string, got {show(data)}")
+    return data
+
+
+@dataclass(frozen=True)
+class EvaluatorCall:
+    """One evaluator with its checked parameters."""
+
+    name: str
+    params: CommonParams
+
+    @property
+    def spec(self) -> EvalSpec:
+        return EVAL_SPECS[self.name]
+
+    @property
+    def source(self) -> SourceRef | None:
+        """The source model a transfer attack needs (None for evaluators that need none)."""
+        return getattr(self.params, "source", None)
+
+    def with_source(self, source: SourceRef) -> EvaluatorCall:
+        return replace(self, params=replace(self.params, source=source))  # type: ignore[call-arg]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "params": self.params.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Any, field: str = "") -> EvaluatorCall:
+        data = _object(data, field, ("name", "params"))
+        name = _string(data.get("name"), f"{field}.name".lstrip("."))
+        spec = eval_spec(name, f"{field}.name".lstrip("."))
+        return cls(name, spec.make_params(data.get("params") or {}, f"{field}.params".lstrip(".")))
+
+    @classmethod
+    def make(cls, name: str, **params: Any) -> EvaluatorCall:
+        return cls.from_dict({"name": name, "params": params})
+
+
+def _calls(data: Any, field: str) -> tuple[EvaluatorCall, ...]:
+    items = _list(data, field, MAX_EVALUATORS)
+    calls = tuple(EvaluatorCall.from_dict(item, f"{field}.{i}") for i, item in enumerate(items))
+    for i, call in enumerate(calls):
+        first = next(j for j, c in enumerate(calls) if c.name == call.name)
+        require(first == i, f"{field}.{i}.name", f"{call.name} appears twice (also {field}.{first})",
+                "a job runs each evaluator once: give it all the strengths in one entry")  # fmt: skip
+    return calls
+
+
+@dataclass(frozen=True)
+class EvalJobSpec:
+    """Evaluators on one stored model."""
+
+    model_id: str
+    evaluators: tuple[EvaluatorCall, ...]
+
+    def validate(self) -> EvalJobSpec:
+        for i, call in enumerate(self.evaluators):
+            if call.spec.sourced:
+                source = call.source
+                require(source is not None and source.kind != "sweep", f"evaluators.{i}.params.source",
+                        f"{call.name} needs a source model: an unregularized model of the same task",
+                        'give source_model_id, or params.source {"kind": "model", "ref": ID}')  # fmt: skip
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_id": self.model_id, "evaluators": [c.to_dict() for c in self.evaluators]}
+
+    def spec_hash(self) -> str:
+        return spec_hash(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Any) -> EvalJobSpec:
+        data = _object(data, "", ("model_id", "evaluators"))
+        return cls(_string(data.get("model_id"), "model_id"), _calls(data.get("evaluators"), "evaluators"))
+
+
+# Grid keys: TrainSpec fields (not seed: seeds are their own list; not reg: its fields are reg.FIELD)
+GRID_KEYS = tuple(
+    [f for f in TrainSpec.__dataclass_fields__ if f not in ("seed", "reg")]
+    + [f"reg.{f}" for f in RegSpec.__dataclass_fields__]
+)
+
+
+@dataclass(frozen=True)
+class Training:
+    """One training a sweep plans: its grid point ({} for the baseline and the source), seed and spec."""
+
+    setting: dict[str, Any]
+    spec: TrainSpec
+    role: str  # "setting", "baseline" or "source" (transfer_fgsm's unregularized source model)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """Train every grid point for every seed, an unregularized baseline per seed (reg.alpha 0) and, when a
+    transfer attack names no source model, its separately trained unregularized source (seed max(seeds) + 1);
+    evaluate every model but the source; select the setting with the largest area under `select_by`'s curve among
+    those whose clean accuracy keeps R0/U0 >= min_r0_u0 (PAPER.md)."""
+
+    base: TrainSpec
+    grid: dict[str, list[Any]]
+    seeds: tuple[int, ...]
+    evaluators: tuple[EvaluatorCall, ...]
+    select_by: str
+    min_r0_u0: float = 0.9
+
+    @property
+    def source_seed(self) -> int | None:
+        """The seed of the source model the sweep trains (None when every transfer attack names its source)."""
+        trains = any(c.source == SWEEP_SOURCE for c in self.evaluators)
+        return max(self.seeds) + 1 if trains else None
+
+    def points(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.grid, combo, strict=True)) for combo in itertools.product(*self.grid.values())]
+
+    def trainings(self) -> list[Training]:
+        """Every child training, each spec type-checked (SpecError at grid.KEY for a bad grid value)."""
+        planned = [Training(p, self._child(p, seed), "setting") for p in self.points() for seed in self.seeds]
+        planned += [Training({}, self._child({"reg.alpha": 0.0}, seed), "baseline") for seed in self.seeds]
+        if self.source_seed is not None:
+            planned.append(Training({}, self._child({"reg.alpha": 0.0}, self.source_seed), "source"))
+        return planned
+
+    def _child(self, point: dict[str, Any], seed: int) -> TrainSpec:
+        try:
+            return self.base.replace(**point, seed=seed)
+        except SpecError as e:
+            key = e.field if e.field in point else next((k for k in point if e.field.startswith(k)), None)
+            raise (e.at("grid") if key is not None else e.at("spec")) from None
+
+    def validate(self) -> SweepSpec:
+        """Everything but the server's own checks (dataset files, pairs): grid keys and values, seeds, the number
+        of trainings, each child's meaning, the selection evaluator."""
+        for key, values in self.grid.items():
+            require(key in GRID_KEYS, f"grid.{key}", "unknown grid key",
+                    "use TrainSpec fields (lr, epochs, ...) or reg.FIELD (reg.alpha, reg.threshold, ...); seeds go "
+                    "in `seeds`")  # fmt: skip
+            require(isinstance(values, list) and 1 <= len(values) <= MAX_GRID_VALUES, f"grid.{key}",
+                    f"give 1 to {MAX_GRID_VALUES} values, got {show(values)}")  # fmt: skip
+            require(len({json.dumps(v, sort_keys=True) for v in values}) == len(values), f"grid.{key}",
+                    f"values repeat: {show(values)}")  # fmt: skip
+        for i, alpha in enumerate(self.grid.get("reg.alpha", [])):
+            ok = isinstance(alpha, int | float) and not isinstance(alpha, bool) and alpha > 0
+            require(ok, f"grid.reg.alpha.{i}", f"must be > 0, got {show(alpha)}",
+                    "the sweep trains the unregularized baseline (alpha 0) itself")  # fmt: skip
+        require(self.base.reg.enabled or "reg.alpha" in self.grid, "grid",
+                "every setting is unregularized", "sweep reg.alpha, or set reg.alpha in spec")  # fmt: skip
+        count = (len(self.points()) + 1) * len(self.seeds) + (self.source_seed is not None)
+        if count > MAX_SWEEP_TRAININGS:
+            source = " and transfer_fgsm's source model" if self.source_seed is not None else ""
+            message = (f"the sweep would train {count} models ({len(self.points())} settings and a baseline, "
+                       f"{len(self.seeds)} seeds{source}); the limit is {MAX_SWEEP_TRAININGS}")  # fmt: skip
+            raise SpecError("grid", message)
+        for training in self.trainings():
+            try:
+                training.spec.validate()
+            except SpecError as e:
+                label = json.dumps(training.setting) if training.setting else f"the {training.role} (reg.alpha 0)"
+                point = next((k for k in training.setting if e.field.startswith(k)), None)
+                where = f"grid.{point}" if point is not None else f"spec.{e.field}"
+                raise SpecError(where, f"{label}, seed {training.spec.seed}: {e.message}", e.hint) from None
+        curves = [c.name for c in self.evaluators if c.spec.kind == "curve"]
+        require(self.select_by in curves, "select_by",
+                f"must name one of the sweep's curve evaluators ({', '.join(curves) or 'none'}), got "
+                f"{show(self.select_by)}", "settings are ranked by the area under that curve")  # fmt: skip
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"base": self.base.to_dict(), "grid": self.grid, "seeds": list(self.seeds),
+                "evaluators": [c.to_dict() for c in self.evaluators], "select_by": self.select_by,
+                "min_r0_u0": self.min_r0_u0, "source_seed": self.source_seed}  # fmt: skip
+
+    def spec_hash(self) -> str:
+        return spec_hash(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SweepSpec:
+        # source_seed is derived (seeds, evaluators): stored for readers, read back from what it is derived from
+        data = _object(data, "", ("base", "grid", "seeds", "evaluators", "select_by", "min_r0_u0", "source_seed"))
+        base = TrainSpec.from_dict(data.get("base") or {}) if isinstance(data.get("base"), dict | None) else None
+        if base is None:
+            raise SpecError("base", f"must be an object of TrainSpec fields, got {show(data.get('base'))}")
+        return cls(base=base, grid=_grid(data.get("grid")), seeds=_seeds(data.get("seeds", [0])),
+                   evaluators=_calls(data.get("evaluators"), "evaluators"),
+                   select_by=_string(data.get("select_by"), "select_by"),
+                   min_r0_u0=_fraction(data.get("min_r0_u0", 0.9), "min_r0_u0"))  # fmt: skip
+
+
+def _grid(data: Any) -> dict[str, list[Any]]:
+    if not isinstance(data, dict):
+        raise SpecError("grid", f"must be an object of field -> values, got {show(data)}")
+    grid: dict[str, Any] = data
+    require(len(grid) >= 1, "grid", "must name at least one field", 'e.g. {"reg.alpha": [1, 10]}')
+    for key, values in grid.items():
+        require(key in GRID_KEYS, f"grid.{key}", "unknown grid key",
+                "use TrainSpec fields (lr, epochs, ...) or reg.FIELD (reg.alpha, reg.threshold, ...); seeds go in "
+                "`seeds`")  # fmt: skip
+        _list(values, f"grid.{key}", MAX_GRID_VALUES)
+    return {key: list(values) for key, values in grid.items()}
+
+
+def _seeds(data: Any) -> tuple[int, ...]:
+    seeds = _list(data, "seeds", MAX_SEEDS)
+    for i, seed in enumerate(seeds):
+        ok = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < SEED_MAX
+        require(ok, f"seeds.{i}", f"must be an integer in [0, {SEED_MAX - 1}], got {show(seed)}")
+    require(len(set(seeds)) == len(seeds), "seeds", f"seeds repeat: {show(seeds)}")
+    return tuple(seeds)
+
+
+def _fraction(value: Any, field: str) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1
+    require(ok, field, f"must be a number in (0, 1], got {show(value)}")
+    return float(value)
+
+
+def build_sweep(base: TrainSpec, grid: Any, seeds: Any, evaluators: list[Any], select_by: str | None,
+                min_r0_u0: Any = 0.9) -> SweepSpec:  # fmt: skip
+    """A checked SweepSpec from a request's parts: a transfer attack without a source attacks with the source
+    model the sweep trains; select_by defaults to the first curve evaluator."""
+    calls = _calls(evaluators, "evaluators")
+    calls = tuple(c.with_source(SWEEP_SOURCE) if c.spec.sourced and c.source is None else c for c in calls)
+    curves = [c.name for c in calls if c.spec.kind == "curve"]
+    chosen = select_by if select_by is not None else (curves[0] if curves else "")
+    sweep = SweepSpec(base=base, grid=_grid(grid), seeds=_seeds(seeds), evaluators=calls, select_by=chosen,
+                      min_r0_u0=_fraction(min_r0_u0, "min_r0_u0"))  # fmt: skip
+    return sweep.validate()
+
+
+JobSpec = TrainSpec | EvalJobSpec | SweepSpec
+
+
+def read_spec(kind: str, data: dict[str, Any]) -> JobSpec:
+    """A stored job spec read back as its typed object (the worker, the sweep and retry read specs this way)."""
+    readers: dict[str, Callable[[Any], JobSpec]] = {
+        "train": TrainSpec.from_dict,
+        "evaluate": EvalJobSpec.from_dict,
+        "sweep": SweepSpec.from_dict,
+    }
+    require(kind in readers, "kind", f"unknown job kind {kind!r}", f"choose one of {', '.join(readers)}")
+    return readers[kind](data)
