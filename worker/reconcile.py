@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import and_, or_, select
 
 from store.db import session_scope
+from store.jobs import enqueue
 from store.models import Job, JobKind, JobStatus, utcnow
 
 STALE_AFTER = timedelta(minutes=2)  # without a view of the broker: a queued job untouched this long lost its message
@@ -40,7 +41,5 @@ def requeue_orphans(
             job.updated_at = now
             if job.status is JobStatus.running:
                 job.updated_at = now - timedelta(seconds=heartbeat_timeout_s + 1)  # claimable at once
-        ids = [job.id for job in jobs]
-    for job_id in ids:
-        send(job_id)
-    return len(ids)
+        session.commit()
+        return enqueue(session, send, jobs)
