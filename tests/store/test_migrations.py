@@ -1,3 +1,5 @@
+import json
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -18,3 +20,42 @@ def test_upgrade_matches_the_models_and_downgrade_removes_everything(database_ur
     assert not TABLES & set(inspect(engine).get_table_names())
     migrate(database_url)  # and up again
     assert set(inspect(engine).get_table_names()) >= TABLES
+
+
+def test_stored_specs_of_before_the_typed_specs_are_rewritten_and_read_back(database_url):
+    """0003: an evaluation's transfer source was a bare model id (or "sweep"), a sweep stored its request; after the
+    upgrade both read back as typed specs, the sweep's base taken from its first training."""
+    from sqlalchemy import text
+
+    from sthlib.evalspecs import SWEEP_SOURCE, SourceRef
+    from sthlib.jobspecs import read_spec
+    from sthlib.specs import preset
+    from store.db import session_scope
+    from store.keys import create_user
+    from store.models import Job, JobKind, Role
+
+    downgrade(database_url, "0002")
+    child = preset("quick", seed=4, **{"reg.alpha": 1.0}).to_dict()
+    old_eval = {"model_id": "m1", "evaluators": [{"name": "gaussian", "params": {"n_images": 10}},
+                                                 {"name": "transfer_fgsm", "params": {"source": "m0"}}]}  # fmt: skip
+    old_sweep = {"preset": "quick", "spec": {"epochs": 1}, "grid": {"reg.alpha": [1.0]}, "seeds": [4],
+                 "evaluators": [{"name": "transfer_fgsm", "params": {"source": "sweep"}}], "select_by": "transfer_fgsm",
+                 "min_r0_u0": 0.9, "source_seed": 5}  # fmt: skip
+    with session_scope(database_url) as session:
+        owner = create_user(session, "old", Role.member)
+        for ident, kind, spec, parent in (("e1", "evaluate", old_eval, None), ("s1", "sweep", old_sweep, None),
+                                          ("t1", "train", child, "s1")):  # fmt: skip
+            session.execute(text("INSERT INTO jobs (id, kind, owner_id, status, spec, spec_hash, progress, attempts, "
+                                 "cancel_requested, parent_id, created_at, updated_at) VALUES (:id, :kind, :owner, "
+                                 "'queued', :spec, 'h', '{}', 0, false, :parent, CURRENT_TIMESTAMP, "
+                                 "CURRENT_TIMESTAMP)"),
+                            {"id": ident, "kind": kind, "owner": owner.id, "spec": json.dumps(spec), "parent": parent})  # fmt: skip
+    migrate(database_url)
+    with session_scope(database_url) as session:
+        specs = {job.id: read_spec(job.kind.value, job.spec) for job in session.query(Job)}
+        assert session.get(Job, "s1").kind is JobKind.sweep
+    assert specs["e1"].evaluators[1].source == SourceRef.model("m0")
+    assert specs["e1"].evaluators[0].params.n_images == 10
+    sweep = specs["s1"]
+    assert sweep.evaluators[0].source == SWEEP_SOURCE and sweep.source_seed == 5 and sweep.seeds == (4,)
+    assert sweep.base.to_dict() == child and [t.spec.to_dict() for t in sweep.trainings()][0] == child
