@@ -18,6 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import UPLOAD_LIMIT_KEY, error_body, invalid, too_large
 from api.inputs import check_json
+from sthlib.specs import TrainSpec
+from sthlib.validation import SpecError
 
 _ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 MAX_HEADER_BYTES = 100 << 20
@@ -129,8 +131,8 @@ def _check_tensor(name: str, entry: Any, body: int) -> None:
 
 def sthlib_metadata(metadata: dict[str, str]) -> dict[str, Any]:
     """The JSON an sthlib checkpoint keeps under metadata key "sth" ({} for a plain safetensors file), with the
-    types the upload reads (arch and input_scale strings, spec and metrics objects); 422 "file" for any other, and
-    for strings or numbers the database cannot store (NUL, NaN)."""
+    types the upload reads (arch and input_scale strings, a metrics object, spec read as a TrainSpec); 422 "file"
+    for any other, and for strings or numbers the database cannot store (NUL, NaN)."""
     try:
         meta = check_json(json.loads(metadata.get("sth") or "{}"))
     except (ValueError, RecursionError) as e:  # JSONDecodeError and InputError are ValueErrors
@@ -140,8 +142,9 @@ def sthlib_metadata(metadata: dict[str, str]) -> dict[str, Any]:
     for key, kind in (("arch", str), ("input_scale", str), ("spec", dict), ("metrics", dict)):
         if meta.get(key) is not None and not isinstance(meta[key], kind):
             raise invalid(f"the checkpoint's sth metadata: {key} must be a JSON {kind.__name__}", "file")
-    spec = meta.get("spec") or {}
-    for key in ("dataset", "color"):
-        if spec.get(key) is not None and not isinstance(spec[key], str):
-            raise invalid(f"the checkpoint's sth metadata: spec.{key} must be a string", "file")
+    if meta.get("spec"):
+        try:
+            meta["spec"] = TrainSpec.from_dict(meta["spec"])
+        except SpecError as e:
+            raise invalid(f"the checkpoint's sth metadata: {e.at('spec').text}", "file") from None
     return meta

@@ -18,7 +18,7 @@ from api.inputs import Name, Name128
 from api.schemas import ModelPublic, ResultPublic
 from api.specs import resolve_dataset
 from api.uploads import file_size, inspect_safetensors, pieces, sthlib_metadata
-from sthlib.specs import ARCHITECTURE_NAMES
+from sthlib.specs import ARCHITECTURE_NAMES, TrainSpec
 from store.blobs import put_blob, stream_blob
 from store.models import EvalResult, Model
 
@@ -148,16 +148,16 @@ def upload_model(
         raise too_large(limit, "STH_MAX_UPLOAD_BYTES")
     tensors, metadata = inspect_safetensors(file.file, size)
     meta = sthlib_metadata(metadata)
-    spec = meta.get("spec") or {}
+    spec: TrainSpec | None = meta.get("spec")
     arch = arch or meta.get("arch")
-    dataset = dataset or spec.get("dataset")
+    dataset = dataset or (spec.dataset if spec else None)
     if arch not in ARCHITECTURE_NAMES:
         raise invalid(f"arch must be one of {', '.join(ARCHITECTURE_NAMES)}, got {arch!r}", "arch")
     if not dataset:
         raise invalid("dataset is required (which task the model solves)", "dataset")
     info = resolve_dataset(session, dataset, "dataset")
     in_channels, num_classes = _task_shape(tensors)
-    color = color or spec.get("color") or ("gray" if in_channels == 1 else "rgb")
+    color = color or (spec.color if spec else None) or ("gray" if in_channels == 1 else "rgb")
     if (color, in_channels) not in (("gray", 1), ("rgb", 3)):
         raise invalid(f"color {color!r} does not match the {in_channels}-channel first layer", "color")
     scale = input_scale or meta.get("input_scale") or info.input_scale
@@ -165,8 +165,8 @@ def upload_model(
         raise invalid("input_scale must be unit or centered5", "input_scale")
     blob = put_blob(session, pieces(file.file))
     model = Model(owner_id=user.id, name=name, origin="uploaded", arch=arch, dataset=dataset, color=color,
-                  in_channels=in_channels, num_classes=num_classes, input_scale=scale, spec=spec or None,
-                  metrics=meta.get("metrics") or {}, blob_id=blob.id)  # fmt: skip
+                  in_channels=in_channels, num_classes=num_classes, input_scale=scale,
+                  spec=spec.to_dict() if spec else None, metrics=meta.get("metrics") or {}, blob_id=blob.id)  # fmt: skip
     session.add(model)
     session.flush()
     session.refresh(model)
