@@ -165,8 +165,8 @@ def upload_model(
         raise invalid("input_scale must be unit or centered5", "input_scale")
     blob = put_blob(session, pieces(file.file))
     model = Model(owner_id=user.id, name=name, origin="uploaded", arch=arch, dataset=dataset, color=color,
-                  in_channels=in_channels, num_classes=num_classes, input_scale=scale,
-                  spec=spec.to_dict() if spec else None, metrics=meta.get("metrics") or {}, blob_id=blob.id)  # fmt: skip
+                  in_channels=in_channels, num_classes=num_classes, input_scale=scale, blob_id=blob.id,
+                  spec=spec.to_dict() if spec else None, metrics=meta.get("metrics") or {})  # fmt: skip
     session.add(model)
     session.flush()
     session.refresh(model)

@@ -49,7 +49,8 @@ def test_stored_specs_of_before_the_typed_specs_are_rewritten_and_read_back(data
                                  "cancel_requested, parent_id, created_at, updated_at) VALUES (:id, :kind, :owner, "
                                  "'queued', :spec, 'h', '{}', 0, false, :parent, CURRENT_TIMESTAMP, "
                                  "CURRENT_TIMESTAMP)"),
-                            {"id": ident, "kind": kind, "owner": owner.id, "spec": json.dumps(spec), "parent": parent})  # fmt: skip
+                            {"id": ident, "kind": kind, "owner": owner.id, "spec": json.dumps(spec),
+                             "parent": parent})  # fmt: skip
     migrate(database_url)
     with session_scope(database_url) as session:
         specs = {job.id: read_spec(job.kind.value, job.spec) for job in session.query(Job)}
