@@ -59,4 +59,4 @@ def test_stored_specs_of_before_the_typed_specs_are_rewritten_and_read_back(data
     assert specs["e1"].evaluators[0].params.n_images == 10
     sweep = specs["s1"]
     assert sweep.evaluators[0].source == SWEEP_SOURCE and sweep.source_seed == 5 and sweep.seeds == (4,)
-    assert sweep.base.to_dict() == child and [t.spec.to_dict() for t in sweep.trainings()][0] == child
+    assert sweep.base.to_dict() == child and sweep.trainings()[0].spec.to_dict() == child
