@@ -76,11 +76,20 @@ def submit_eval(
     source: Annotated[str | None, typer.Option(help="transfer_fgsm source model id")] = None,
 ) -> None:  # fmt: skip
     """Queue evaluators on a model; prints the job id."""
-    scoped = _pairs(param)
-    evaluators = [{"name": a, "params": scoped.get(a, {}), **({"source_model_id": source} if source else {})}
-                  for a in attack]  # fmt: skip
-    job = call("POST", "/v1/eval-jobs", json={"model_id": model_id, "evaluators": evaluators}).json()
+    body = {"model_id": model_id, "evaluators": _calls(attack, _pairs(param), source)}
+    job = call("POST", "/v1/eval-jobs", json=body).json()
     out.print(job["id"])
+
+
+def _calls(attacks: list[str], params: dict[str, Any], source: str | None) -> list[dict[str, Any]]:
+    """The evaluators of a request; --source goes to the ones that attack with a source model (transfer_fgsm)."""
+    from sthlib.evalspecs import EVAL_SPECS
+
+    def sourced(name: str) -> bool:
+        return name in EVAL_SPECS and EVAL_SPECS[name].sourced
+
+    return [{"name": a, "params": params.get(a, {}), **({"source_model_id": source} if source and sourced(a) else {})}
+            for a in attacks]  # fmt: skip
 
 
 def _events(c: httpx.Client, job_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -280,8 +289,7 @@ def submit_sweep(
     points = dict(parse_param(g) for g in grid)
     scoped = _pairs(param)
     body = {"preset": preset, "spec": _pairs(set_), "grid": points, "seeds": seed or [0],
-            "evaluators": [{"name": a, "params": scoped.get(a, {}), **({"source_model_id": source} if source else {})}
-                           for a in attack],
+            "evaluators": _calls(attack, scoped, source),
             "select_by": select_by, "min_r0_u0": min_r0_u0}  # fmt: skip
     out.print(call("POST", "/v1/sweeps", json=body).json()["id"])
 
