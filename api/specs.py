@@ -24,7 +24,7 @@ from sthlib.data import (
 )
 from sthlib.data.registry import NPZ_PREFIX
 from sthlib.evalspecs import EVAL_SPECS
-from sthlib.jobspecs import EvalJobSpec, EvaluatorCall, SweepSpec, build_sweep
+from sthlib.jobspecs import EvalJobSpec, EvaluatorCall, JobSpec, SweepSpec, build_sweep
 from sthlib.specs import PRESETS, TrainSpec, merge
 from sthlib.validation import SpecError, require
 from store.datasets import find_dataset, materialize
@@ -156,12 +156,23 @@ def eval_job_spec(session: Session, body: EvalJobCreate) -> EvalJobSpec:
     return spec
 
 
-def recheck_eval(session: Session, spec: EvalJobSpec) -> None:
-    """A stored evaluation spec, before it runs again: its model and sources still exist."""
-    model = session.get(Model, spec.model_id)
-    if model is None:
-        raise ApiError(422, "invalid", f"model {spec.model_id} no longer exists", {"field": "model_id"})
-    check_sources(session, spec.evaluators, (model.num_classes, model.in_channels), "the model has")
+def recheck(session: Session, spec: JobSpec) -> JobSpec:
+    """A stored spec, before it runs again (retry): this server's checks once more, since datasets, their files and
+    source models may be gone since it was queued."""
+    if isinstance(spec, SweepSpec):
+        trainings = spec.trainings()
+        fetch_datasets(session, {**{t.spec.dataset: "spec.dataset" for t in trainings},
+                                 **{t.spec.reg.dataset: "spec.reg.dataset" for t in trainings}})  # fmt: skip
+        check_sweep(session, spec.validate())
+    elif isinstance(spec, TrainSpec):
+        fetch_datasets(session, {spec.dataset: "spec.dataset", spec.reg.dataset: "spec.reg.dataset"})
+        server_checks(session, spec, "spec")
+    else:
+        model = session.get(Model, spec.model_id)
+        if model is None:
+            raise ApiError(422, "invalid", f"model {spec.model_id} no longer exists", {"field": "model_id"})
+        check_sources(session, spec.validate().evaluators, (model.num_classes, model.in_channels), "the model has")
+    return spec
 
 
 def sweep_spec(session: Session, body: SweepCreate) -> SweepSpec:

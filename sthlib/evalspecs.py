@@ -203,7 +203,7 @@ class EvalSpec:
                                            "description") if k in prop}}
                   for name, prop in schema["properties"].items()]  # fmt: skip
         return {"name": self.name, "kind": self.kind, "description": self.description, "x_name": self.x_name,
-                "x_unit": self.x_unit, "parameters": fields, "schema": schema}  # fmt: skip
+                "x_unit": self.x_unit, "sourced": self.sourced, "parameters": fields, "schema": schema}  # fmt: skip
 
 
 def _type_name(prop: dict[str, Any]) -> str:

@@ -326,9 +326,10 @@ async function submitEval(event) {
   const names = [...document.querySelectorAll("#eval-evaluators input:checked")].map((box) => box.value);
   if (!names.length) throw new ApiError("choose at least one evaluator");
   const source = $("#eval-source").value || null;
+  const sourced = new Set(evaluators.filter((e) => e.sourced).map((e) => e.name));  // attack with a source model
   const body = {
     model_id: $("#eval-model").value,
-    evaluators: names.map((name) => ({ name, params: params[name] || {}, source_model_id: name === "transfer_fgsm" ? source : null })),
+    evaluators: names.map((name) => ({ name, params: params[name] || {}, source_model_id: sourced.has(name) ? source : null })),
   };
   const job = await postJSON("/v1/eval-jobs", body);
   toast(`queued evaluation ${job.id}`, true);

@@ -29,9 +29,8 @@ from api.schemas import (
     SweepCreate,
     TrainJobCreate,
 )
-from api.specs import check_sweep, eval_job_spec, fetch_datasets, recheck_eval, server_checks, sweep_spec, train_spec
+from api.specs import eval_job_spec, recheck, sweep_spec, train_spec
 from sthlib.jobspecs import SweepSpec, read_spec
-from sthlib.specs import TrainSpec
 from store import sweeps
 from store.jobs import BrokerUnavailable, log_line, transition
 from store.jobs import enqueue as store_enqueue
@@ -235,16 +234,9 @@ def retry_job(job_id: JobId, session: SessionDep, user: UserDep, queue: QueueDep
     require_owner(user, job.owner_id, "job")
     if job.status not in (JobStatus.failed, JobStatus.cancelled):
         raise invalid(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
-    spec = read_spec(job.kind.value, job.spec)  # checked again: datasets, pairs and source models may be gone
+    spec = recheck(session, read_spec(job.kind.value, job.spec))  # datasets, pairs and source models may be gone
     if isinstance(spec, SweepSpec):  # a new sweep from the same spec: new children
-        fetch_datasets(session, {t.spec.dataset: "spec.dataset" for t in spec.trainings()})
-        check_sweep(session, spec.validate())
         return _submit_sweep(session, queue, user, spec, None)
-    if isinstance(spec, TrainSpec):
-        fetch_datasets(session, {spec.dataset: "spec.dataset", spec.reg.dataset: "spec.reg.dataset"})
-        server_checks(session, spec, "spec")
-    else:
-        recheck_eval(session, spec)
     return _submit(session, queue, user, job.kind, spec.to_dict(), spec.spec_hash(), None)
 
 
