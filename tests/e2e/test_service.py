@@ -126,7 +126,8 @@ def test_a_sweep_runs_its_trainings_and_evaluations_and_selects(api):
     for model_id in [*result["baseline"]["models"], *(m for s in result["settings"] for m in s["models"])]:
         (transfer,) = api.get(f"/v1/models/{model_id}/results", params={"evaluator": "transfer_fgsm"},
                               headers=auth(api, "alice")).json()  # fmt: skip
-        assert transfer["data"]["params"]["source"] == result["source_model"] != model_id
+        assert transfer["data"]["params"]["source"] == {"kind": "model", "ref": result["source_model"]}
+        assert result["source_model"] != model_id
     assert len(result["settings"]) == 2 and result["baseline"]["values"] == {} and 0 < result["u0"] <= 1
     eligible = [s for s in result["settings"] if s["eligible"]]
     if eligible:
