@@ -109,13 +109,14 @@ class TrainSpec:
     __pydantic_config__ = SPEC_CONFIG
 
     dataset: DatasetName = "fashion-mnist"  # classification dataset (sthlib.data registry or npz:PATH)
-    arch: Architecture = "resnet18"
+    arch: Annotated[Architecture, Field(description="the network: a ResNet with the paper's stem, or a small CNN "
+                                        "for CPU demos")] = "resnet18"  # fmt: skip
     color: Annotated[Color, Field(description="gray (luma weights, the paper's) or rgb")] = "gray"
     epochs: Annotated[Int, Field(ge=1, le=1000, description="passes over the training split")] = 40
     batch_size: Annotated[Int, Field(ge=1, le=8192, description="classification images per step")] = 64
     lr: Annotated[Float, Field(gt=0, le=10, description="SGD peak learning rate")] = 0.1
-    momentum: Annotated[Float, Field(ge=0, lt=1)] = 0.9
-    weight_decay: Annotated[Float, Field(ge=0, le=1)] = 0.0
+    momentum: Annotated[Float, Field(ge=0, lt=1, description="SGD momentum")] = 0.9
+    weight_decay: Annotated[Float, Field(ge=0, le=1, description="SGD L2 weight decay")] = 0.0
     # lr = lr * lr_gamma ** floor((e mod lr_cycle) / lr_step), e 0-based
     lr_cycle: Annotated[Int, Field(ge=1, le=1000, description="epochs per learning-rate cycle")] = 20
     lr_step: Annotated[Int, Field(ge=1, le=1000, description="epochs per phase of a cycle")] = 4
