@@ -69,7 +69,7 @@ def test_a_researcher_trains_evaluates_compares_and_downloads(page, served):
     expect(page.locator("#eval-evaluators input[value=gaussian]")).to_be_checked()
     page.fill("#train-spec", '{"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"threshold": 1.5}}')
     page.click("#train-form button")
-    expect(page.locator("#toast")).to_contain_text("threshold must be in (0, 1)")  # the API's 422, shown as is
+    expect(page.locator("#toast")).to_contain_text("spec.reg.threshold: must be < 1.0, got 1.5")  # the 422 as is
     page.fill("#train-spec", '{"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"n_images": 200}}')
     page.click("#train-form button")
     expect(page.locator("#toast")).to_contain_text("queued training")
