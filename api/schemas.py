@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
-from api.inputs import JsonObject, Name, Name128, check_json
+from api.inputs import JsonObject, Name, Name64, Name128, Text, check_json
 from api.spec_schemas import evaluator_request_schema, grid_schema, seeds_schema, train_changes_schema
 from sthlib.evalspecs import EVAL_SPECS
 from sthlib.jobspecs import MAX_EVALUATORS
@@ -102,6 +102,7 @@ class JobPublic(BaseModel):
     error: JobError | None
     model_id: str | None = None
     parent_id: str | None = Field(None, description="the sweep this job belongs to")
+    setting: str | None = Field(None, description="the setting of the model it trains or evaluates")
     result: dict[str, Any] | None = Field(None, description="sweeps: every setting's R0, R0/U0, AUC; the selected")
     created_at: datetime
     started_at: datetime | None
@@ -132,11 +133,52 @@ class ModelPublic(BaseModel):
     in_channels: int
     num_classes: int
     input_scale: str
-    metrics: dict[str, Any]
+    metrics: dict[str, Any] = Field(description="the kept epoch's metrics (test_acc: clean test accuracy)")
     spec: dict[str, Any] | None
+    setting: str | None = Field(None, description="the training spec without its seed, hashed: the models of one "
+                                "setting are seeds of one experiment (GET /v1/models?setting=)")  # fmt: skip
+    setting_label: str | None = Field(None, description="the setting in a few words: arch, task, alpha, Th, epochs")
+    seed: int | None = None
+    sweep_id: str | None = Field(None, description="the sweep that trained it")
+    tags: list[str] = Field(default_factory=list)
+    notes: str = ""
     sha256: str
     size: int
     created_at: datetime
+
+
+class ResultSummary(BaseModel):
+    """One stored result in a line: its headline number (normalised AUC for a curve, the score for a minimal
+    perturbation report)."""
+
+    id: str
+    evaluator: str
+    label: str
+    kind: str
+    job_id: str | None
+    created_at: datetime
+    headline: dict[str, Any] = Field(
+        description="curve: clean_accuracy, normalized_auc; perturbation: score (mean over repeats of the median "
+        "||d||^2/D), score_std, repeats, success_rate"
+    )
+
+
+class ModelDetail(ModelPublic):
+    history: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="every epoch's metrics: losses, accuracies, L_reg, similarity correlation, layer weights, lr, "
+        "seconds",
+    )
+    best_epoch: int | None = Field(None, description="the epoch whose weights were kept (lowest validation loss)")
+    versions: dict[str, Any] | None = Field(None, description="the libraries that trained it")
+    results: list[ResultSummary] = Field(default_factory=list)
+
+
+class ModelUpdate(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    name: Name128 | None = None
+    tags: list[Name64] | None = Field(None, max_length=32, description="replaces the tags")
+    notes: Text | None = Field(None, max_length=20_000)
 
 
 class ResultPublic(BaseModel):

@@ -59,6 +59,16 @@ def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def setting_of(spec: dict[str, Any]) -> dict[str, Any]:
+    """A TrainSpec's dict without its seed."""
+    return {key: value for key, value in spec.items() if key != "seed"}
+
+
+def setting_hash(spec: dict[str, Any]) -> str:
+    """The setting id of a TrainSpec dict (migrations/versions/0004 computes the same for stored specs)."""
+    return hashlib.sha256(json.dumps(setting_of(spec), sort_keys=True).encode()).hexdigest()[:12]
+
+
 def _dataset(name: str, field: str) -> DatasetInfo:
     try:
         return dataset_info(name)
@@ -162,6 +172,28 @@ class TrainSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def setting(self) -> dict[str, Any]:
+        """What was trained, whatever the seed: models of one setting are repeats of one experiment."""
+        return setting_of(self.to_dict())
+
+    def setting_hash(self) -> str:
+        """A stable short id of the setting (12 hex characters of the sha256 of its canonical JSON)."""
+        return setting_hash(self.to_dict())
+
+    def setting_label(self) -> str:
+        """The setting in a few words: arch, task, alpha, Th and epochs, and whatever else differs from the
+        defaults of the regularizer's variant and data ("small_cnn mnist-5k a0.1 Th0.2 e3")."""
+        reg = self.reg
+        words = [self.arch, self.dataset, f"a{reg.alpha:g}"]
+        if reg.enabled:
+            words.append(f"Th{reg.threshold:g}")
+            if reg.variant != "all":
+                words.append(reg.variant + (f"{reg.threshold_low:g}" if reg.threshold_low is not None else ""))
+            if reg.dataset not in (None, self.dataset):
+                words.append(f"reg:{reg.dataset}")
+        words.append(f"e{self.epochs}")
+        return " ".join(words)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -24,6 +24,17 @@ def aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def json_safe(value: Any) -> Any:
+    """A value a JSON column stores on every backend: NaN (which PostgreSQL's json refuses) becomes null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}  # noqa: RUF012
 
@@ -123,6 +134,7 @@ class Job(Base):
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), default=None, index=True)
     spec: Mapped[dict[str, Any]] = mapped_column()
     spec_hash: Mapped[str] = mapped_column(String(64))
+    setting: Mapped[str | None] = mapped_column(String(16), default=None, index=True)  # its model's setting
     idempotency_key: Mapped[str | None] = mapped_column(String(128), default=None)
     progress: Mapped[dict[str, Any]] = mapped_column(default=dict)  # phase, fraction, epoch, step, eta_s
     cancel_requested: Mapped[bool] = mapped_column(default=False)
@@ -165,7 +177,13 @@ class Model(Base):
     num_classes: Mapped[int] = mapped_column(Integer)
     input_scale: Mapped[str] = mapped_column(String(16))
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the training spec without its seed, as a short hash: models of one setting are seeds of one experiment
+    setting: Mapped[str | None] = mapped_column(String(16), default=None, index=True)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the kept epoch's
+    history: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)  # every epoch's metrics
+    versions: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # libraries that trained it
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
     blob_id: Mapped[str] = mapped_column(ForeignKey("blobs.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     owner: Mapped[User] = relationship(lazy="joined")

@@ -38,7 +38,7 @@ def create(session: Session, owner_id: str, sweep: SweepSpec, idempotency_key: s
     progress = {"phase": "train", "fraction": 0.0, "done": 0, "jobs": len(trainings) + evaluations}
     transition(session, parent, JobStatus.running, progress=progress)
     jobs = [Job(kind=JobKind.train, owner_id=owner_id, parent_id=parent.id, spec=t.spec.to_dict(),
-                spec_hash=t.spec.spec_hash()) for t in trainings]  # fmt: skip
+                spec_hash=t.spec.spec_hash(), setting=t.spec.setting_hash()) for t in trainings]  # fmt: skip
     session.add_all(jobs)
     source = "" if sweep.source_seed is None else (
         f", and transfer_fgsm's unregularized source model (seed {sweep.source_seed})")  # fmt: skip
@@ -80,7 +80,7 @@ def advance(session: Session, sweep_id: str) -> list[Job]:
             calls = tuple(c.with_source(SourceRef.model(source.id)) if c.source == SWEEP_SOURCE else c for c in calls)
         spec = EvalJobSpec(model.id, calls)
         job = Job(kind=JobKind.evaluate, owner_id=parent.owner_id, parent_id=parent.id, spec=spec.to_dict(),
-                  spec_hash=spec.spec_hash())  # fmt: skip
+                  spec_hash=spec.spec_hash(), setting=model.setting)  # fmt: skip
         session.add(job)
         evals[model.id] = job
         queued.append(job)

@@ -5,7 +5,6 @@ A job resumed after its worker died skips the evaluators whose results are alrea
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
@@ -14,7 +13,7 @@ from sthlib.evaluate import evaluate, get_evaluator, load_classifier
 from sthlib.evaluate.classifier import Classifier, LoadedModel
 from sthlib.jobspecs import EvalJobSpec
 from store.blobs import read_blob
-from store.models import EvalResult, Model
+from store.models import EvalResult, Model, json_safe
 from worker.context import JobCancelled, JobContext
 from worker.scratch import scratch
 
@@ -68,16 +67,5 @@ def run_evaluation(ctx: JobContext, spec: EvalJobSpec) -> None:
                     label = result.params.get("corruption", "") if hasattr(result, "params") else ""
                     session.add(EvalResult(model_id=spec.model_id, job_id=ctx.job_id, evaluator=name, label=label,
                                            kind=result.to_dict()["kind"], group=getattr(result, "group", ""),
-                                           data=_json_safe(result.to_dict())))  # fmt: skip
+                                           data=json_safe(result.to_dict())))  # fmt: skip
             ctx.log(f"{name}: {len(results)} result(s) stored")
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN is not JSON (PostgreSQL's json type refuses it): store it as null."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value

@@ -12,7 +12,7 @@ from sthlib.checkpoint import read_metadata
 from sthlib.specs import TrainSpec
 from sthlib.train import Callback, EpochMetrics, StepProgress, StopWhen, Trainer
 from store.blobs import put_blob, read_blob
-from store.models import Blob, Job, Model
+from store.models import Blob, Job, Model, json_safe
 from worker.context import JobContext
 from worker.scratch import scratch
 
@@ -71,11 +71,13 @@ def run_train(ctx: JobContext, spec: TrainSpec) -> None:
         best = folder / "best.safetensors"
         trainer.save_best(best)
         with ctx.session() as session:
-            save_trained_model(session, ctx.job_id, best, trainer.spec, result.best.to_dict())
+            history = [json_safe(m.to_dict()) for m in result.history]
+            save_trained_model(session, ctx.job_id, best, trainer.spec, json_safe(result.best.to_dict()), history)
 
 
-def save_trained_model(session: Session, job_id: str, path: Path, spec: TrainSpec, metrics: dict[str, Any]) -> Model:
-    """The job's one model (models.job_id is unique: a re-run cannot add a second)."""
+def save_trained_model(session: Session, job_id: str, path: Path, spec: TrainSpec, metrics: dict[str, Any],
+                       history: list[dict[str, Any]] | None = None) -> Model:  # fmt: skip
+    """The job's one model (models.job_id is unique: a re-run cannot add a second), with every epoch's metrics."""
     existing = session.query(Model).filter_by(job_id=job_id).first()
     if existing is not None:
         return existing
@@ -85,7 +87,7 @@ def save_trained_model(session: Session, job_id: str, path: Path, spec: TrainSpe
     blob = put_blob(session, path.read_bytes())
     model = Model(
         owner_id=job.owner_id,
-        name=f"{spec.arch}-{spec.dataset}-a{spec.reg.alpha:g}-{job_id[:6]}",
+        name=f"{spec.setting_label().replace(' ', '-')}-s{spec.seed}-{job_id[:6]}"[-128:],
         origin="trained",
         job_id=job_id,
         arch=spec.arch,
@@ -95,7 +97,10 @@ def save_trained_model(session: Session, job_id: str, path: Path, spec: TrainSpe
         num_classes=int(meta["num_classes"]),
         input_scale=spec.resolved_input_scale(),
         spec=spec.to_dict(),
+        setting=spec.setting_hash(),
         metrics=metrics,
+        history=history,
+        versions=meta.get("versions"),
         blob_id=blob.id,
     )
     session.add(model)

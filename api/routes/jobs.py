@@ -30,7 +30,8 @@ from api.schemas import (
     TrainJobCreate,
 )
 from api.specs import eval_job_spec, recheck, sweep_spec, train_spec
-from sthlib.jobspecs import SweepSpec, read_spec
+from sthlib.jobspecs import EvalJobSpec, SweepSpec, read_spec
+from sthlib.specs import TrainSpec
 from store import sweeps
 from store.jobs import BrokerUnavailable, log_line, transition
 from store.jobs import enqueue as store_enqueue
@@ -53,7 +54,7 @@ def job_public(session: Session, job: Job, model_ids: dict[str, str] | None = No
     return JobPublic(id=job.id, kind=job.kind, status=job.status, owner=job.owner.name, spec=job.spec,
                      progress=job.progress, cancel_requested=job.cancel_requested, attempts=job.attempts,
                      worker=job.worker, device=job.device, error=error, model_id=model_id,
-                     parent_id=job.parent_id, result=job.result, created_at=job.created_at,
+                     parent_id=job.parent_id, setting=job.setting, result=job.result, created_at=job.created_at,
                      started_at=job.started_at, finished_at=job.finished_at)  # fmt: skip
 
 
@@ -74,12 +75,20 @@ def _same_submission(session: Session, user: User, idempotency_key: str | None, 
     return None if existing is None else job_public(session, existing)
 
 
-def _submit(session: Session, queue: QueueDep, user: User, kind: JobKind, spec: dict[str, Any], spec_hash: str,
+def _submit(session: Session, queue: QueueDep, user: User, spec: TrainSpec | EvalJobSpec,
             idempotency_key: str | None) -> JobPublic:  # fmt: skip
+    spec_hash = spec.spec_hash()
     existing = _same_submission(session, user, idempotency_key, spec_hash)
     if existing is not None:
         return existing
-    job = Job(kind=kind, owner_id=user.id, spec=spec, spec_hash=spec_hash, idempotency_key=idempotency_key)
+    setting: str | None
+    if isinstance(spec, TrainSpec):
+        kind, setting = JobKind.train, spec.setting_hash()
+    else:
+        model = session.get(Model, spec.model_id)
+        kind, setting = JobKind.evaluate, model.setting if model is not None else None
+    job = Job(kind=kind, owner_id=user.id, spec=spec.to_dict(), spec_hash=spec_hash, setting=setting,
+              idempotency_key=idempotency_key)  # fmt: skip
     session.add(job)
     try:
         session.commit()  # the database holds the job before the broker hears of it
@@ -106,14 +115,14 @@ def enqueue(session: Session, queue: JobQueue, jobs: list[Job], parent: Job | No
 def create_train_job(body: TrainJobCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
     """Queue a training run: a preset changed by `spec` (validated before anything is queued)."""
     spec = train_spec(session, body.preset, body.spec)
-    return _submit(session, queue, user, JobKind.train, spec.to_dict(), spec.spec_hash(), body.idempotency_key)
+    return _submit(session, queue, user, spec, body.idempotency_key)
 
 
 @router.post("/eval-jobs", status_code=201, responses=responses(404))
 def create_eval_job(body: EvalJobCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
     """Queue evaluators on a model (transfer_fgsm names its source model)."""
     spec = eval_job_spec(session, body)
-    return _submit(session, queue, user, JobKind.evaluate, spec.to_dict(), spec.spec_hash(), body.idempotency_key)
+    return _submit(session, queue, user, spec, body.idempotency_key)
 
 
 @router.post("/sweeps", status_code=201)
@@ -161,16 +170,18 @@ def list_jobs(
     status: JobStatus | None = None, kind: JobKind | None = None,
     owner: Annotated[Name | None, Query(description="a user name")] = None,
     parent_id: Annotated[Name | None, Query(description="a sweep's id: its trainings and evaluations")] = None,
+    setting: Annotated[Name | None, Query(description="a setting id: the trainings of its seeds and their "
+                                          "evaluations")] = None,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
     page_token: Annotated[str | None, Query(max_length=PAGE_TOKEN_CHARS, description="next_page_token")] = None,
 ) -> Response:  # fmt: skip
     """The team's jobs, newest first (each API process reuses a page for up to STH_API_CACHE_S, 1 s)."""
-    key = (status, kind, owner, parent_id, page_size, page_token)
+    key = (status, kind, owner, parent_id, setting, page_size, page_token)
     return Response(request.app.state.recent_pages.get(key, lambda: _page(session, *key)), media_type=JSON)
 
 
 def _page(session: Session, status: JobStatus | None, kind: JobKind | None, owner: str | None, parent_id: str | None,
-          page_size: int, page_token: str | None) -> bytes:  # fmt: skip
+          setting: str | None, page_size: int, page_token: str | None) -> bytes:  # fmt: skip
     query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(page_size + 1)
     if status:
         query = query.where(Job.status == status)
@@ -180,6 +191,8 @@ def _page(session: Session, status: JobStatus | None, kind: JobKind | None, owne
         query = query.join(User, Job.owner_id == User.id).where(User.name == owner)
     if parent_id:
         query = query.where(Job.parent_id == parent_id)
+    if setting:
+        query = query.where(Job.setting == setting)
     if page_token:
         query = query.where(_after(page_token))
     jobs = list(session.scalars(query).unique())
@@ -237,7 +250,7 @@ def retry_job(job_id: JobId, session: SessionDep, user: UserDep, queue: QueueDep
     spec = recheck(session, read_spec(job.kind.value, job.spec))  # datasets, pairs and source models may be gone
     if isinstance(spec, SweepSpec):  # a new sweep from the same spec: new children
         return _submit_sweep(session, queue, user, spec, None)
-    return _submit(session, queue, user, job.kind, spec.to_dict(), spec.spec_hash(), None)
+    return _submit(session, queue, user, spec, None)
 
 
 @router.get("/jobs/{job_id}/logs", responses=responses(404))

@@ -12,27 +12,56 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, UserDep
+from api.deps import SessionDep, UserDep, require_owner
 from api.errors import invalid, not_found, responses, too_large
 from api.inputs import Name, Name128
-from api.schemas import ModelPublic, ResultPublic
+from api.schemas import ModelDetail, ModelPublic, ModelUpdate, ResultPublic, ResultSummary
 from api.specs import resolve_dataset
 from api.uploads import file_size, inspect_safetensors, pieces, sthlib_metadata
+from sthlib.evaluate.metrics import normalized_auc
+from sthlib.evaluate.results import PerturbationSummary, RobustnessCurve
 from sthlib.specs import ARCHITECTURE_NAMES, TrainSpec
 from store.blobs import put_blob, stream_blob
-from store.models import EvalResult, Model
+from store.models import EvalResult, Job, Model, json_safe
 
 router = APIRouter(prefix="/v1", tags=["models"], responses=responses(401))
 ModelId = Annotated[Name, Path(description="a model's id (GET /v1/models)")]
 MAX_CLASSES = 100_000  # far above any classification task here; keeps num_classes in its Integer column
 
 
-def model_public(model: Model) -> ModelPublic:
+def model_public(model: Model, sweep_id: str | None = None) -> ModelPublic:
+    spec = TrainSpec.from_dict(model.spec) if model.spec else None
     return ModelPublic(id=model.id, name=model.name, owner=model.owner.name, origin=model.origin, job_id=model.job_id,
                        arch=model.arch, dataset=model.dataset, color=model.color, in_channels=model.in_channels,
                        num_classes=model.num_classes, input_scale=model.input_scale, metrics=model.metrics,
-                       spec=model.spec, sha256=model.blob.sha256, size=model.blob.size,
+                       spec=model.spec, setting=model.setting, setting_label=spec.setting_label() if spec else None,
+                       seed=spec.seed if spec else None, sweep_id=sweep_id, tags=list(model.tags or []),
+                       notes=model.notes or "", sha256=model.blob.sha256, size=model.blob.size,
                        created_at=model.created_at)  # fmt: skip
+
+
+def _sweep_ids(session: Session, models: list[Model]) -> dict[str, str]:
+    """model id -> the sweep that trained it, from one query."""
+    job_ids = [m.job_id for m in models if m.job_id]
+    rows = session.execute(select(Job.id, Job.parent_id).where(Job.id.in_(job_ids), Job.parent_id.is_not(None)))
+    parents = {job_id: str(parent) for job_id, parent in rows}
+    return {m.id: parents[m.job_id] for m in models if m.job_id in parents}
+
+
+def result_summary(r: EvalResult) -> ResultSummary:
+    headline: dict[str, Any]
+    try:
+        if r.kind == "curve":
+            curve = RobustnessCurve.from_dict(r.data)
+            headline = {"clean_accuracy": curve.clean_accuracy, "normalized_auc": normalized_auc(curve)}
+        else:
+            summary = PerturbationSummary.from_dict(r.data["summary"])
+            headline = {"score": summary.score, "score_std": summary.score_std, "repeats": summary.repeats,
+                        "success_rate": summary.success_rate}  # fmt: skip
+    except (KeyError, TypeError, ValueError) as e:  # a result stored in a format of before: says so
+        headline = {"error": str(e)}
+    return ResultSummary(id=r.id, evaluator=r.evaluator, label=r.label, kind=r.kind, job_id=r.job_id,
+                         created_at=r.created_at, headline=json_safe(headline))  # fmt: skip
 
 
 def get_model_or_404(session: Session, model_id: str) -> Model:
@@ -48,16 +77,51 @@ def result_public(r: EvalResult) -> ResultPublic:
 
 
 @router.get("/models")
-def list_models(session: SessionDep, _: UserDep, dataset: Name | None = None) -> list[ModelPublic]:
+def list_models(
+    session: SessionDep, _: UserDep,
+    dataset: Name | None = None,
+    setting: Annotated[Name | None, Query(description="a setting id: the seeds of one experiment")] = None,
+    sweep_id: Annotated[Name | None, Query(description="the models a sweep trained")] = None,
+    tag: Annotated[Name | None, Query(description="models with this tag")] = None,
+) -> list[ModelPublic]:  # fmt: skip
     query = select(Model).order_by(Model.created_at.desc())
     if dataset:
         query = query.where(Model.dataset == dataset)
-    return [model_public(m) for m in session.scalars(query).unique()]
+    if setting:
+        query = query.where(Model.setting == setting)
+    if sweep_id:
+        query = query.join(Job, Model.job_id == Job.id).where(Job.parent_id == sweep_id)
+    models = [m for m in session.scalars(query).unique() if tag is None or tag in (m.tags or [])]
+    sweeps = _sweep_ids(session, models)
+    return [model_public(m, sweeps.get(m.id)) for m in models]
 
 
 @router.get("/models/{model_id}", responses=responses(404))
-def get_model(model_id: ModelId, session: SessionDep, _: UserDep) -> ModelPublic:
-    return model_public(get_model_or_404(session, model_id))
+def get_model(model_id: ModelId, session: SessionDep, _: UserDep) -> ModelDetail:
+    """A model with its spec, every epoch's metrics, the epoch kept, provenance (its job and sweep, the libraries
+    that trained it) and a line per stored result."""
+    model = get_model_or_404(session, model_id)
+    public = model_public(model, _sweep_ids(session, [model]).get(model.id))
+    results = session.scalars(select(EvalResult).where(EvalResult.model_id == model.id).order_by(EvalResult.created_at))
+    best = model.metrics.get("epoch") if isinstance(model.metrics, dict) else None
+    return ModelDetail(**public.model_dump(), history=model.history or [], versions=model.versions,
+                       best_epoch=best if isinstance(best, int) else None,
+                       results=[result_summary(r) for r in results])  # fmt: skip
+
+
+@router.patch("/models/{model_id}", responses=responses(403, 404))
+def update_model(model_id: ModelId, body: ModelUpdate, session: SessionDep, user: UserDep) -> ModelPublic:
+    """Rename a model, replace its tags or its notes (its owner or an admin)."""
+    model = get_model_or_404(session, model_id)
+    require_owner(user, model.owner_id, "model")
+    if body.name is not None:
+        model.name = body.name
+    if body.tags is not None:
+        model.tags = list(dict.fromkeys(body.tags))
+    if body.notes is not None:
+        model.notes = body.notes
+    session.flush()
+    return model_public(model, _sweep_ids(session, [model]).get(model.id))
 
 
 @router.get("/models/{model_id}/checkpoint", response_class=StreamingResponse, responses=responses(404))
@@ -166,11 +230,19 @@ def upload_model(
     blob = put_blob(session, pieces(file.file))
     model = Model(owner_id=user.id, name=name, origin="uploaded", arch=arch, dataset=dataset, color=color,
                   in_channels=in_channels, num_classes=num_classes, input_scale=scale, blob_id=blob.id,
-                  spec=spec.to_dict() if spec else None, metrics=meta.get("metrics") or {})  # fmt: skip
+                  spec=spec.to_dict() if spec else None, setting=spec.setting_hash() if spec else None,
+                  metrics=meta.get("metrics") or {}, history=_listed(meta.get("history")),
+                  versions=meta.get("versions") if isinstance(meta.get("versions"), dict) else None)  # fmt: skip
     session.add(model)
     session.flush()
     session.refresh(model)
     return model_public(model)
+
+
+def _listed(history: Any) -> list[dict[str, Any]] | None:
+    """A checkpoint's per-epoch history, when it is a list of objects (anything else is not kept)."""
+    ok = isinstance(history, list) and all(isinstance(epoch, dict) for epoch in history)
+    return history if ok else None
 
 
 def _task_shape(tensors: dict[str, Any]) -> tuple[int, int]:

@@ -21,6 +21,14 @@ def test_train_evaluate_compare_download(api):
     assert ev["status"] == "succeeded", ev
     results = api.get(f"/v1/models/{model_id}/results", headers=auth(api, "bob")).json()
     assert sorted(r["evaluator"] for r in results) == ["boundary", "gaussian"]
+    detail = api.get(f"/v1/models/{model_id}", headers=auth(api, "bob")).json()  # what was trained, how it learned
+    assert [e["epoch"] for e in detail["history"]] == [0, 1] and detail["best_epoch"] in (0, 1)
+    assert detail["history"][1]["train_loss"] > 0 and detail["versions"]["torch"]
+    assert detail["setting"] == job["setting"] and detail["setting_label"] == "small_cnn mnist-5k a0.1 Th0.2 e1"
+    assert {r["evaluator"]: sorted(r["headline"]) for r in detail["results"]} == {
+        "gaussian": ["clean_accuracy", "normalized_auc"],
+        "boundary": ["repeats", "score", "score_std", "success_rate"],
+    }
     csv = api.get("/v1/compare", params={"model_id": model_id, "evaluator": "gaussian", "format": "csv"},
                   headers=auth(api, "bob"))  # fmt: skip
     assert csv.status_code == 200 and csv.text.count("\n") == 4 and csv.text.startswith("model_id,")

@@ -60,3 +60,37 @@ def test_stored_specs_of_before_the_typed_specs_are_rewritten_and_read_back(data
     sweep = specs["s1"]
     assert sweep.evaluators[0].source == SWEEP_SOURCE and sweep.source_seed == 5 and sweep.seeds == (4,)
     assert sweep.base.to_dict() == child and sweep.trainings()[0].spec.to_dict() == child
+
+
+def test_models_and_jobs_stored_before_settings_get_theirs(database_url):
+    """0004: a stored model's setting (and its train and evaluation jobs') from its spec; tags and notes empty."""
+    from sqlalchemy import text
+
+    from sthlib.jobspecs import EvalJobSpec, EvaluatorCall
+    from sthlib.specs import preset
+    from store.db import session_scope
+    from store.keys import create_user
+    from store.models import Job, Model, Role
+
+    downgrade(database_url, "0003")
+    spec = preset("quick", seed=2)
+    evaluation = EvalJobSpec("m1", (EvaluatorCall.make("gaussian"),)).to_dict()
+    with session_scope(database_url) as session:
+        owner = create_user(session, "old", Role.member).id
+        row = "(:id, :kind, :owner, 'succeeded', :spec, 'h', '{}', 0, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        for ident, kind, data in (("t1", "train", spec.to_dict()), ("e1", "evaluate", evaluation)):
+            session.execute(text("INSERT INTO jobs (id, kind, owner_id, status, spec, spec_hash, progress, attempts, "
+                                 f"cancel_requested, created_at, updated_at) VALUES {row}"),
+                            {"id": ident, "kind": kind, "owner": owner, "spec": json.dumps(data)})  # fmt: skip
+        session.execute(text("INSERT INTO blobs (id, sha256, size, chunks, created_at) VALUES ('b1', 'x', 0, 0, "
+                             "CURRENT_TIMESTAMP)"))  # fmt: skip
+        session.execute(text("INSERT INTO models (id, owner_id, name, origin, job_id, arch, dataset, color, in_channels, "
+                             "num_classes, input_scale, spec, metrics, blob_id, created_at) VALUES ('m1', :owner, 'm', "
+                             "'trained', 't1', 'small_cnn', 'mnist-5k', 'gray', 1, 10, 'unit', :spec, '{}', 'b1', "
+                             "CURRENT_TIMESTAMP)"), {"owner": owner, "spec": json.dumps(spec.to_dict())})  # fmt: skip
+    migrate(database_url)
+    with session_scope(database_url) as session:
+        model = session.get(Model, "m1")
+        assert model.setting == spec.setting_hash() and model.tags == [] and model.notes == ""
+        assert model.history is None
+        assert session.get(Job, "t1").setting == session.get(Job, "e1").setting == spec.setting_hash()
