@@ -60,8 +60,13 @@ def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def setting_of(spec: dict[str, Any]) -> dict[str, Any]:
-    """A TrainSpec's dict without its seed."""
-    return {key: value for key, value in spec.items() if key != "seed"}
+    """A TrainSpec's dict without its seed; unregularized (reg.alpha 0), the regularizer's other fields change
+    nothing that is trained, so they are left out: every unregularized twin of a task is one setting."""
+    setting = {key: value for key, value in spec.items() if key != "seed"}
+    reg = setting.get("reg") or {}
+    if not reg.get("alpha"):
+        setting["reg"] = {"alpha": 0.0}
+    return setting
 
 
 def setting_hash(spec: dict[str, Any]) -> str:
@@ -180,6 +185,10 @@ class TrainSpec:
     def setting_hash(self) -> str:
         """A stable short id of the setting (12 hex characters of the sha256 of its canonical JSON)."""
         return setting_hash(self.to_dict())
+
+    def baseline_setting_hash(self) -> str:
+        """The setting of this spec's unregularized twin (the same task and training, reg.alpha 0)."""
+        return setting_hash({**self.to_dict(), "reg": {"alpha": 0.0}})
 
     def setting_label(self) -> str:
         """The setting in a few words: arch, task, alpha, Th and epochs, and whatever else differs from the

@@ -1,7 +1,8 @@
 """models: setting (the spec without its seed, hashed), per-epoch history, library versions, tags, notes; jobs: setting
 
 A model's setting groups the seeds of one experiment. It is the first 12 hex characters of the sha256 of the
-training spec's canonical JSON without "seed", as sthlib.specs.setting_hash computes it (tested to agree). Stored
+training spec's canonical JSON without "seed" (and, unregularized, with reg only {"alpha": 0.0}), as
+sthlib.specs.setting_hash computes it (tested to agree). Stored
 models and train jobs get theirs from their spec here; evaluation jobs from their model.
 
 Revision ID: 0004
@@ -26,6 +27,8 @@ depends_on = None
 
 def setting_hash(spec: dict[str, Any]) -> str:
     setting = {key: value for key, value in spec.items() if key != "seed"}
+    if not (setting.get("reg") or {}).get("alpha"):  # unregularized: the other reg fields train nothing
+        setting["reg"] = {"alpha": 0.0}
     return hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -133,3 +133,62 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=PNG_DPI)
     return buffer.getvalue()
+
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd")  # fmt: skip
+
+
+def color_for(key: str) -> str:
+    """A colour fixed by a group's key (its setting): the same in every figure and request, whatever the order."""
+    import hashlib
+
+    return PALETTE[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(PALETTE)]
+
+
+def plot_curve_groups(groups: list[dict[str, Any]], x_label: str, title: str | None = None) -> Figure:
+    """One line per group at the mean accuracy over its models, a band for the interval (when n > 1), the chance
+    level, and n, AUC and R0/U0 in the legend. Each group: key, label, n, points [{strength, mean, low, high}],
+    auc {mean, low, high}, r0_u0 (or None), chance (or None)."""
+    if not groups:
+        raise ValueError("plot_curve_groups needs at least one group")
+    fig, ax = _new_axes(title)
+    for group in groups:
+        points = group["points"]
+        x = [p["strength"] for p in points]
+        color = color_for(group["key"])
+        auc = group["auc"]
+        legend = f"{group['label']} (n={group['n']}, AUC {auc['mean']:.3f}"
+        legend += f" [{auc['low']:.3f}, {auc['high']:.3f}]" if auc["low"] is not None else ""
+        legend += f", R0/U0 {group['r0_u0']:.2f})" if group.get("r0_u0") is not None else ")"
+        ax.plot(x, [p["mean"] for p in points], marker="o", markersize=3, color=color, label=legend)
+        if all(p["low"] is not None for p in points):
+            ax.fill_between(x, [p["low"] for p in points], [p["high"] for p in points], color=color, alpha=0.2,
+                            linewidth=0)  # fmt: skip
+    chance = next((g["chance"] for g in groups if g.get("chance")), None)
+    if chance:
+        ax.axhline(chance, color="black", linestyle=":", linewidth=1, label=f"chance ({chance:.2f})")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("accuracy (mean over models; band: 95% t interval)")
+    ax.set_ylim(0.0, 1.0)
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def plot_score_groups(groups: list[dict[str, Any]], title: str | None = None) -> Figure:
+    """The minimal-perturbation score of each group (mean over its models) with its interval as an error bar."""
+    if not groups:
+        raise ValueError("plot_score_groups needs at least one group")
+    fig, ax = _new_axes(title)
+    for i, group in enumerate(groups):
+        score = group["score"]
+        error = None
+        if score["low"] is not None:
+            error = [[score["mean"] - score["low"]], [score["high"] - score["mean"]]]
+        ax.errorbar([i], [score["mean"]], yerr=error, fmt="o", capsize=4, color=color_for(group["key"]),
+                    label=f"{group['label']} (n={group['n']})")  # fmt: skip
+    ax.set_xticks(range(len(groups)), [g["label"] for g in groups], rotation=20, ha="right", fontsize="small")
+    ax.set_ylabel("score: median ||d||^2/D (mean over models; 95% t interval)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize="small")
+    return fig

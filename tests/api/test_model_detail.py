@@ -24,6 +24,9 @@ def test_the_setting_is_the_spec_without_its_seed_and_the_migration_computes_the
     migration = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(migration)
     assert migration.setting_hash(spec.to_dict()) == spec.setting_hash()
+    baseline = preset("quick", **{"reg.alpha": 0})
+    assert migration.setting_hash(baseline.to_dict()) == baseline.setting_hash() == spec.baseline_setting_hash()
+    assert preset("quick", **{"reg.alpha": 0, "reg.threshold": 0.9}).setting_hash() == baseline.setting_hash()
     assert preset("quick").setting_label() == "small_cnn mnist-5k a0.1 Th0.2 e3"
     assert preset("quick", **{"reg.alpha": 0}).setting_label() == "small_cnn mnist-5k a0 e3"
 

@@ -31,7 +31,7 @@ def test_train_evaluate_compare_download(api):
     }
     csv = api.get("/v1/compare", params={"model_id": model_id, "evaluator": "gaussian", "format": "csv"},
                   headers=auth(api, "bob"))  # fmt: skip
-    assert csv.status_code == 200 and csv.text.count("\n") == 4 and csv.text.startswith("model_id,")
+    assert csv.status_code == 200 and csv.text.count("\n") == 4 and csv.text.startswith("group,label,")
     download = api.get(f"/v1/models/{model_id}/checkpoint", headers=auth(api, "bob"))
     assert download.status_code == 200
     assert hashlib.sha256(download.content).hexdigest() == download.headers["X-Checksum-SHA256"]

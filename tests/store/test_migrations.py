@@ -84,10 +84,11 @@ def test_models_and_jobs_stored_before_settings_get_theirs(database_url):
                             {"id": ident, "kind": kind, "owner": owner, "spec": json.dumps(data)})  # fmt: skip
         session.execute(text("INSERT INTO blobs (id, sha256, size, chunks, created_at) VALUES ('b1', 'x', 0, 0, "
                              "CURRENT_TIMESTAMP)"))  # fmt: skip
-        session.execute(text("INSERT INTO models (id, owner_id, name, origin, job_id, arch, dataset, color, in_channels, "
-                             "num_classes, input_scale, spec, metrics, blob_id, created_at) VALUES ('m1', :owner, 'm', "
-                             "'trained', 't1', 'small_cnn', 'mnist-5k', 'gray', 1, 10, 'unit', :spec, '{}', 'b1', "
-                             "CURRENT_TIMESTAMP)"), {"owner": owner, "spec": json.dumps(spec.to_dict())})  # fmt: skip
+        columns = "id, owner_id, name, origin, job_id, arch, dataset, color, in_channels, num_classes, input_scale"
+        session.execute(text(f"INSERT INTO models ({columns}, spec, metrics, blob_id, created_at) VALUES ('m1', "
+                             ":owner, 'm', 'trained', 't1', 'small_cnn', 'mnist-5k', 'gray', 1, 10, 'unit', :spec, "
+                             "'{}', 'b1', CURRENT_TIMESTAMP)"),
+                        {"owner": owner, "spec": json.dumps(spec.to_dict())})  # fmt: skip
     migrate(database_url)
     with session_scope(database_url) as session:
         model = session.get(Model, "m1")
