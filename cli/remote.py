@@ -172,13 +172,18 @@ def results(model_id: str, evaluator: Annotated[str | None, typer.Option()] = No
 
 @remote.command("compare")
 def compare(
-    model: Annotated[list[str], typer.Option("--model", "-m")],
     evaluator: Annotated[str, typer.Option("--evaluator", "-e")],
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="a model id (repeatable)")] = None,
+    setting: Annotated[list[str] | None, typer.Option("--setting", help="a setting id (repeatable)")] = None,
+    sweep: Annotated[str | None, typer.Option("--sweep", help="a sweep id: the models it trained")] = None,
+    group_by: Annotated[str, typer.Option(help="model, or setting: mean and 95% t interval over seeds")] = "model",
     fmt: Annotated[str, typer.Option("--format", help="json, csv, png or svg")] = "csv",
     to: Annotated[Path | None, typer.Option("--out", help="write to this file instead of the terminal")] = None,
 ) -> None:  # fmt: skip
-    """The curves of several models side by side."""
-    response = call("GET", "/v1/compare", params={"model_id": model, "evaluator": evaluator, "format": fmt})
+    """Results of one evaluator side by side: per model, or per setting (mean over its seeds with an interval)."""
+    params = {"model_id": model or [], "setting": setting or [], "evaluator": evaluator, "group_by": group_by,
+              "format": fmt, **({"sweep_id": sweep} if sweep else {})}  # fmt: skip
+    response = call("GET", "/v1/compare", params=params)
     if to is not None:
         to.write_bytes(response.content)
         out.print(f"wrote {to}")
