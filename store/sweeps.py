@@ -96,6 +96,8 @@ def advance(session: Session, sweep_id: str) -> list[Job]:
         chosen = result["selected"]
         nothing = f"nothing: no setting keeps R0/U0 >= {result['min_r0_u0']}"
         log_line(session, parent.id, "selected " + (json.dumps(chosen["values"]) if chosen else nothing))
+        for warning in result["warnings"]:
+            log_line(session, parent.id, warning, level="warning")
         transition(session, parent, JobStatus.succeeded, result=result)
     return queued
 
@@ -150,8 +152,34 @@ def summarize(session: Session, sweep: SweepSpec, trains: list[tuple[Job, TrainS
         row["eligible"] = row["r0_u0"] >= minimum
     picked = select_by_auc([(str(i), r["r0"], r["auc"]) for i, r in enumerate(settings)], u0, minimum)
     selected = None if picked is None else settings[int(picked)]
+    warnings = []
+    if selected is not None and selected["auc"] <= base["auc"]:
+        warnings.append(f"the selected setting is not more robust than the baseline: {select_by} AUC "
+                        f"{selected['auc']:.3f} vs {base['auc']:.3f} (means over seeds)")  # fmt: skip
+    still_learning = [m for m in (models[t.id] for t, spec in trains if not spec.reg.enabled) if _still_learning(m)]
+    if still_learning:
+        gains = ", ".join(f"{_last_gain(m):+.3f}" for m in still_learning)
+        warnings.append(f"the baseline looks undertrained: {len(still_learning)} of its {len(base['models'])} "
+                        f"model(s) kept their last epoch and gained {gains} validation accuracy in it; U0 = {u0:.3f}. "
+                        "Train longer (epochs) before reading R0/U0 and the selection")  # fmt: skip
     return {"select_by": select_by, "min_r0_u0": minimum, "u0": u0, "baseline": base, "settings": settings,
-            "selected": selected}  # fmt: skip
+            "selected": selected, "warnings": warnings}  # fmt: skip
+
+
+UNDERTRAINED_GAIN = 0.01  # validation accuracy gained in the last epoch, kept as the best: still learning
+
+
+def _last_gain(model: Model) -> float:
+    history = model.history or []
+    return float(history[-1]["valid_acc"] - history[-2]["valid_acc"]) if len(history) >= 2 else 0.0
+
+
+def _still_learning(model: Model | None) -> bool:
+    """The model kept its last epoch, and that epoch raised validation accuracy by at least UNDERTRAINED_GAIN."""
+    history = (model.history if model is not None else None) or []
+    if len(history) < 2 or model is None:
+        return False
+    return bool(model.metrics.get("epoch") == history[-1].get("epoch") and _last_gain(model) >= UNDERTRAINED_GAIN)
 
 
 def running_sweeps(session: Session) -> list[str]:

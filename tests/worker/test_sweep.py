@@ -23,14 +23,17 @@ def children(url, sweep_id, kind):
         return [(j.id, j.spec, j.status) for j in session.scalars(query)]
 
 
-def finish_training(url, job_id, test_acc):
+def finish_training(url, job_id, test_acc, valid_accs=(0.1, 0.86, 0.86)):
+    """A trained model whose history's last epoch (kept) gained valid_accs[-1] - valid_accs[-2]."""
+    history = [{"epoch": e, "valid_acc": v} for e, v in enumerate(valid_accs)]
     with session_scope(url) as session:
         job = session.get(Job, job_id)
         transition(session, job, JobStatus.running, worker="w", device="cpu")
         blob = put_blob(session, b"weights")
         session.add(Model(owner_id=job.owner_id, name=job_id, origin="trained", job_id=job_id, arch="small_cnn",
                           dataset="mnist-5k", color="gray", in_channels=1, num_classes=10, input_scale="unit",
-                          metrics={"test_acc": test_acc}, blob_id=blob.id))  # fmt: skip
+                          metrics={"test_acc": test_acc, "epoch": len(valid_accs) - 1}, history=history,
+                          blob_id=blob.id))  # fmt: skip
         transition(session, job, JobStatus.succeeded)
 
 
@@ -92,7 +95,30 @@ def test_a_sweep_trains_evaluates_and_selects_by_the_papers_rule(client):  # noq
     assert table[1.0, 0.8]["auc"] > table[1.0, 0.2]["auc"]  # the most robust, excluded by R0/U0
     assert len(table[0.1, 0.2]["models"]) == 2 and table[0.1, 0.2]["r0"] == pytest.approx(0.89)
     logs = client.get(f"/v1/jobs/{sweep['id']}/logs", headers=auth(client)).json()
-    assert "selected" in logs[-1]["message"]
+    assert "selected" in logs[-1]["message"] and result["warnings"] == []
+
+
+def test_a_sweep_says_when_its_choice_is_no_better_than_the_baseline_and_the_baseline_still_learns(client):  # noqa: F811
+    url = client.settings.database_url
+    sweep = client.post("/v1/sweeps", headers=auth(client), json={**SWEEP, "seeds": [0],
+                                                                  "grid": {"reg.alpha": [0.1]}}).json()  # fmt: skip
+    for job_id, spec, _ in children(url, sweep["id"], JobKind.train):
+        baseline = spec["reg"]["alpha"] == 0
+        finish_training(url, job_id, 0.9, (0.1, 0.6, 0.69) if baseline else (0.1, 0.88, 0.87))
+        advance(url, sweep["id"], lambda _: None)
+    with session_scope(url) as session:
+        names = {m.id: session.get(Job, m.job_id).spec["reg"]["alpha"] for m in session.scalars(select(Model))}
+    for job_id, spec, _ in children(url, sweep["id"], JobKind.evaluate):
+        robust = names[spec["model_id"]] == 0  # the baseline is the more robust here
+        finish_evaluation(url, job_id, [0.9, 0.6, 0.4] if robust else [0.9, 0.3, 0.1])
+        advance(url, sweep["id"], lambda _: None)
+    result = client.get(f"/v1/jobs/{sweep['id']}", headers=auth(client)).json()["result"]
+    assert result["selected"]["values"] == {"reg.alpha": 0.1}
+    (worse, undertrained) = result["warnings"]
+    assert "not more robust than the baseline" in worse and "AUC" in worse
+    assert "baseline looks undertrained" in undertrained and "+0.090" in undertrained and "U0 = 0.900" in undertrained
+    logs = client.get(f"/v1/jobs/{sweep['id']}/logs", headers=auth(client)).json()
+    assert [line["level"] for line in logs[-2:]] == ["warning", "warning"]
 
 
 def test_a_failed_child_fails_the_sweep_and_stops_the_rest(client):  # noqa: F811
