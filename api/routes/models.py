@@ -168,6 +168,9 @@ def compare(
                                                            "mean over a setting's models (seeds) with a 95% t "
                                                            "interval")] = "model",
     format: Literal["json", "csv", "png", "svg"] = "json",
+    plot: Annotated[Literal["auto", "spectrum"], Query(description="figures of minimal-perturbation reports: auto "
+                                                       "(the scores with their intervals) or spectrum (the radial "
+                                                       "power spectrum of the perturbations)")] = "auto",
 ) -> Any:  # fmt: skip
     """The newest results of one evaluator for models (named, of settings, of a sweep), per model or per setting
     (mean and 95% Student t interval over its seeds, n models), with the normalised AUC or the headline score, R0
@@ -186,7 +189,7 @@ def compare(
     if format == "csv":
         return Response(_compare_csv(groups, kind), media_type="text/csv")
     if format in ("png", "svg"):
-        return _compare_figure(groups, kind, evaluator, found, format)
+        return _compare_figure(groups, kind, evaluator, plot, format)
     return {"evaluator": evaluator, "kind": kind, "group_by": group_by, "interval": INTERVAL,
             "missing": [m.id for m in models if not found.get(m.id)], "groups": groups}  # fmt: skip
 
@@ -295,9 +298,8 @@ def _compare_csv(groups: list[dict[str, Any]], kind: str) -> str:
     return out.getvalue()
 
 
-def _compare_figure(groups: list[dict[str, Any]], kind: str, evaluator: str, found: dict[str, list[EvalResult]],
-                    format: str) -> Response:  # fmt: skip
-    from sthlib.evaluate.plots import figure_bytes, plot_curve_groups, plot_score_groups
+def _compare_figure(groups: list[dict[str, Any]], kind: str, evaluator: str, plot: str, format: str) -> Response:
+    from sthlib.evaluate.plots import color_for, figure_bytes, plot_curve_groups, plot_score_groups, plot_spectra
 
     if kind == "curve":
         if len({g["result_label"] for g in groups}) > 1:
@@ -306,10 +308,36 @@ def _compare_figure(groups: list[dict[str, Any]], kind: str, evaluator: str, fou
         unit = groups[0].get("x_unit")
         x_label = f"{groups[0].get('x_name')} ({unit})" if unit else str(groups[0].get("x_name"))
         figure = plot_curve_groups(groups, x_label, title=evaluator)
+    elif plot == "spectrum":
+        spectra = {f"{g['label']} (n={g['n']})": g for g in groups if g.get("spectrum")}
+        if not spectra:
+            raise invalid("these reports have no spectrum on shared bins", "plot")
+        figure = plot_spectra({k: g["spectrum"] for k, g in spectra.items()},
+                              title=f"{evaluator}: spectrum of the minimal perturbations (mean over models)",
+                              colors={k: color_for(g["key"]) for k, g in spectra.items()},
+                              cutoff=next(iter(spectra.values()))["spectrum"].get("cutoff"))  # fmt: skip
     else:
         figure = plot_score_groups(groups, title=f"{evaluator}: minimal perturbation")
     media = "image/png" if format == "png" else "image/svg+xml"
     return Response(figure_bytes(figure, format), media_type=media)
+
+
+@router.get("/models/{model_id}/history", response_model=None, responses=responses(404))
+def model_history(model_id: ModelId, session: SessionDep, _: UserDep,
+                  format: Literal["json", "png", "svg"] = "json") -> Any:  # fmt: skip
+    """How a model learned, per epoch: as JSON, or as a figure (losses, accuracies, L_reg, similarity correlation,
+    the kept epoch marked)."""
+    model = get_model_or_404(session, model_id)
+    history = model.history or []
+    if format == "json":
+        return history
+    if not history:
+        raise invalid(f"model {model_id} has no per-epoch history (uploaded without one)", "format")
+    from sthlib.evaluate.plots import figure_bytes, plot_history
+
+    best = (model.metrics or {}).get("epoch")
+    figure = plot_history(history, title=model.name, best_epoch=best if isinstance(best, int) else None)
+    return Response(figure_bytes(figure, format), media_type="image/png" if format == "png" else "image/svg+xml")
 
 
 @router.post("/models", status_code=201, responses=responses(413))

@@ -8,14 +8,16 @@ from __future__ import annotations
 import io
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from sthlib.evaluate.metrics import FREQUENCY_GROUPS
 from sthlib.evaluate.results import RobustnessCurve
@@ -25,6 +27,7 @@ logger = logging.getLogger(__name__)
 FIGSIZE = (6.4, 4.4)  # inches
 PNG_DPI = 150
 FORMATS = ("png", "svg")
+SVG_TEXT: Any = {"svg.fonttype": "none"}  # SVG text stays text (editable in Inkscape or Illustrator), not glyph paths
 
 
 def _new_axes(title: str | None) -> tuple[Figure, Axes]:
@@ -62,7 +65,8 @@ def plot_curves(curves: list[RobustnessCurve], on_correct: bool = False, title: 
     return fig
 
 
-def plot_spectra(spectra: Mapping[str, Mapping[str, Any]], title: str | None = None) -> Figure:
+def plot_spectra(spectra: Mapping[str, Mapping[str, Any]], title: str | None = None,
+                 colors: Mapping[str, str] | None = None, cutoff: float | None = None) -> Figure:  # fmt: skip
     """Radially averaged power spectra, one line per model label, log-scale power.
 
     Each value holds "frequency" (bin centres of normalised radial frequency in [0, 0.5]) and "power" (mean power per
@@ -81,7 +85,9 @@ def plot_spectra(spectra: Mapping[str, Mapping[str, Any]], title: str | None = N
         if "components" in spectrum:  # bins that hold no Fourier component (small images) are not drawn as 0
             keep = np.asarray(spectrum["components"]) > 0
             frequency, power = frequency[keep], power[keep]
-        ax.plot(frequency, power, marker="o", markersize=3, label=label)
+        ax.plot(frequency, power, marker="o", markersize=3, label=label, color=(colors or {}).get(label))
+    if cutoff is not None:
+        ax.axvline(cutoff, color="black", linestyle=":", linewidth=1, label=f"cutoff {cutoff:g} (low | high)")
     ax.set_yscale("log")  # non-positive power values are masked
     ax.set_xlim(0.0, 0.5)
     ax.set_xlabel("normalised radial frequency (cycles per pixel)")
@@ -120,7 +126,8 @@ def save_figure(fig: Figure, path_without_suffix: str | Path) -> list[Path]:
     paths: list[Path] = []
     for fmt in FORMATS:
         path = base.with_name(f"{base.name}.{fmt}")  # not with_suffix: keeps dots in names like "run.v1"
-        fig.savefig(path, format=fmt, dpi=PNG_DPI)
+        with rc_context(SVG_TEXT):
+            fig.savefig(path, format=fmt, dpi=PNG_DPI)
         paths.append(path)
     logger.info("wrote figure %s", ", ".join(str(p) for p in paths))
     return paths
@@ -131,7 +138,8 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
     if fmt not in FORMATS:
         raise ValueError(f"unknown figure format {fmt!r}; valid formats: {list(FORMATS)}")
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=PNG_DPI)
+    with rc_context(SVG_TEXT):
+        fig.savefig(buffer, format=fmt, dpi=PNG_DPI)
     return buffer.getvalue()
 
 
@@ -191,4 +199,46 @@ def plot_score_groups(groups: list[dict[str, Any]], title: str | None = None) ->
     ax.set_ylabel("score: median ||d||^2/D (mean over models; 95% t interval)")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize="small")
+    return fig
+
+
+HISTORY_PANELS = (
+    ("cross-entropy (nats)", (("train_loss", "train"), ("valid_loss", "validation"), ("test_loss", "test"))),
+    ("accuracy", (("train_acc", "train"), ("valid_acc", "validation"), ("test_acc", "test"))),
+    ("L_reg", (("reg_loss", "training pairs (mean over the epoch)"), ("reg_eval_loss", "fixed pairs, eval mode"))),
+    ("similarity correlation", (("sim_corr", "Pearson r, predicted vs target, fixed pairs"),)),
+)
+
+
+def plot_history(
+    history: Sequence[Mapping[str, Any]], title: str | None = None, best_epoch: int | None = None
+) -> Figure:
+    """How a model learned, per epoch (0: untrained): losses, accuracies, L_reg and the similarity correlation;
+    the kept epoch marked. Metrics a run did not record (an unregularized one has no L_reg) leave their panel empty."""
+    if not history:
+        raise ValueError("plot_history needs at least one epoch")
+    fig = Figure(figsize=(9.6, 6.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 2, sharex=True).flatten()
+    epochs = [int(h["epoch"]) for h in history]
+    for ax, (ylabel, series) in zip(axes, HISTORY_PANELS, strict=True):
+        ax.grid(True, alpha=0.3)
+        drawn = False
+        for key, label in series:
+            points = [(e, h.get(key)) for e, h in zip(epochs, history, strict=True) if h.get(key) is not None]
+            if points:
+                ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label)
+                drawn = True
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="black", linestyle=":", linewidth=1, label=f"kept (epoch {best_epoch})")
+        ax.set_ylabel(ylabel)
+        if drawn:
+            ax.legend(fontsize="small")
+        else:
+            ax.text(0.5, 0.5, "not recorded (unregularized)", ha="center", va="center", transform=ax.transAxes)
+    for ax in axes[2:]:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        fig.suptitle(title)
     return fig

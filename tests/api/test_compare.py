@@ -141,3 +141,9 @@ def test_what_cannot_be_compared_says_why(client, world):
         assert response.status_code == 422 and response.json()["error"]["details"]["field"] == field, response.text
     assert client.get("/v1/compare", headers=auth(client), params={"setting": "0" * 12, "evaluator": "gaussian"}
                       ).status_code == 404  # fmt: skip
+
+
+def test_spectra_of_settings_and_svg_text_that_stays_text(client, world):
+    svg = compare(client, setting=[world["setting"], world["baseline"]], evaluator="boundary", group_by="setting",
+                  format="svg", plot="spectrum").text  # fmt: skip
+    assert "<svg" in svg and "small_cnn mnist-5k a1 Th0.2 e3 (n=3)" in svg and "cutoff 0.25" in svg  # text, not paths

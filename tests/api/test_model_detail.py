@@ -115,3 +115,13 @@ def test_models_are_found_by_setting_sweep_and_tag(client):
     assert ids(tag="paper") == [first] and ids(sweep_id=sweep_id) == [second]
     listed = {m["id"]: m for m in client.get("/v1/models", headers=auth(client)).json()}
     assert listed[second]["sweep_id"] == sweep_id and listed[first]["sweep_id"] is None
+
+
+def test_a_models_history_as_json_and_as_a_figure(client):
+    model_id, _ = _trained_model(client)
+    history = client.get(f"/v1/models/{model_id}/history", headers=auth(client)).json()
+    assert [e["epoch"] for e in history] == [0, 1, 2]
+    svg = client.get(f"/v1/models/{model_id}/history", headers=auth(client), params={"format": "svg"}).text
+    assert "kept (epoch 2)" in svg and "similarity correlation" in svg and "not recorded (unregularized)" in svg
+    png = client.get(f"/v1/models/{model_id}/history", headers=auth(client), params={"format": "png"})
+    assert png.content.startswith(b"\x89PNG")
