@@ -117,7 +117,7 @@ def watch(job_id: str) -> None:
         task = bar.add_task(job_id[:8], total=1.0)
         for event, data in _events(c, job_id):
             if event == "log":
-                bar.console.log(data["message"])
+                bar.console.print(f"[dim]{_clock(data.get('at'))}[/dim] {data['message']}", highlight=False)
             elif event == "progress":
                 progress = data.get("progress", {})
                 status = data["status"]
@@ -130,16 +130,32 @@ def watch(job_id: str) -> None:
         raise typer.Exit(1)
 
 
+JsonFlag = Annotated[bool, typer.Option("--json", help="print the API's JSON instead of a table")]
+
+
+def _clock(at: str | None) -> str:
+    """An ISO timestamp as the UTC date and time a log line carries (YYYY-MM-DD HH:MM:SS)."""
+    return (at or "")[:19].replace("T", " ")
+
+
 @remote.command("jobs")
 def jobs(
-    status: Annotated[str | None, typer.Option()] = None, owner: Annotated[str | None, typer.Option()] = None
-) -> None:
-    """The team's newest jobs."""
-    params = {k: v for k, v in {"status": status, "owner": owner}.items() if v}
-    table = Table(ID_COLUMN(), "kind", "status", "owner", "progress", Column("model", no_wrap=True, min_width=32))
-    for j in call("GET", "/v1/jobs", params=params).json()["items"]:
-        table.add_row(j["id"], j["kind"], j["status"], j["owner"], f"{j['progress'].get('fraction', 0):.0%}",
-                      j["model_id"] or "")  # fmt: skip
+    status: Annotated[str | None, typer.Option()] = None, owner: Annotated[str | None, typer.Option()] = None,
+    kind: Annotated[str | None, typer.Option(help="train, evaluate or sweep")] = None,
+    sweep: Annotated[str | None, typer.Option(help="a sweep's children")] = None,
+    setting: Annotated[str | None, typer.Option(help="the jobs of a setting")] = None,
+    as_json: JsonFlag = False,
+) -> None:  # fmt: skip
+    """The team's newest jobs (the model a training made: `sth remote job ID`, or --json)."""
+    params = {k: v for k, v in {"status": status, "owner": owner, "kind": kind, "parent_id": sweep,
+                                "setting": setting}.items() if v}  # fmt: skip
+    items = call("GET", "/v1/jobs", params=params).json()["items"]
+    if as_json:
+        out.print_json(data=items)
+        return
+    table = Table(ID_COLUMN(), "kind", "status", "owner", Column("done", justify="right"))
+    for j in items:
+        table.add_row(j["id"], j["kind"], j["status"], j["owner"], f"{j['progress'].get('fraction', 0):.0%}")
     out.print(table)
 
 
@@ -149,25 +165,77 @@ def job(job_id: str) -> None:
     out.print_json(data=call("GET", f"/v1/jobs/{job_id}").json())
 
 
+@remote.command("logs")
+def logs(job_id: str, as_json: JsonFlag = False) -> None:
+    """A job's log lines, each with its own time (UTC)."""
+    lines = call("GET", f"/v1/jobs/{job_id}/logs").json()
+    if as_json:
+        out.print_json(data=lines)
+        return
+    for line in lines:
+        level = "" if line["level"] == "info" else f"[yellow]{line['level']}[/yellow] "
+        out.print(f"[dim]{_clock(line['created_at'])}[/dim] {level}{line['message']}", highlight=False)
+
+
 @remote.command("cancel")
 def cancel(job_id: str) -> None:
     out.print(call("POST", f"/v1/jobs/{job_id}/cancel").json()["status"])
 
 
+@remote.command("retry")
+def retry(job_id: str) -> None:
+    """Queue a failed or cancelled job again (its spec checked again); prints the new job's id."""
+    out.print(call("POST", f"/v1/jobs/{job_id}/retry").json()["id"])
+
+
 @remote.command("models")
-def models() -> None:
-    table = Table(ID_COLUMN(), "name", "owner", "arch", "dataset", "test acc")
-    for m in call("GET", "/v1/models").json():
+def models(
+    setting: Annotated[str | None, typer.Option(help="the models of a setting (its seeds)")] = None,
+    sweep: Annotated[str | None, typer.Option(help="the models a sweep trained")] = None,
+    tag: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonFlag = False,
+) -> None:  # fmt: skip
+    """The team's models: setting (the spec without its seed), seed and clean test accuracy."""
+    params = {k: v for k, v in {"setting": setting, "sweep_id": sweep, "tag": tag}.items() if v}
+    items = call("GET", "/v1/models", params=params).json()
+    if as_json:
+        out.print_json(data=items)
+        return
+    table = Table(ID_COLUMN(), "name", Column("setting", no_wrap=True), "seed", Column("test acc", justify="right"))
+    for m in items:
         acc = m["metrics"].get("test_acc")
-        table.add_row(m["id"], m["name"], m["owner"], m["arch"], m["dataset"], "" if acc is None else f"{acc:.4f}")
+        table.add_row(m["id"], m["name"], m["setting"] or "", "" if m["seed"] is None else str(m["seed"]),
+                      "" if acc is None else f"{acc:.4f}")  # fmt: skip
     out.print(table)
 
 
 @remote.command("results")
-def results(model_id: str, evaluator: Annotated[str | None, typer.Option()] = None) -> None:
-    """A model's results as JSON."""
-    params = {"evaluator": evaluator} if evaluator else {}
-    out.print_json(data=call("GET", f"/v1/models/{model_id}/results", params=params).json())
+def results(model_id: str, evaluator: Annotated[str | None, typer.Option()] = None, as_json: JsonFlag = False) -> None:
+    """A model's results: the headline of each (normalised AUC of a curve, the score of a minimal perturbation
+    report); --json for the full curves and reports."""
+    if as_json:
+        params = {"evaluator": evaluator} if evaluator else {}
+        out.print_json(data=call("GET", f"/v1/models/{model_id}/results", params=params).json())
+        return
+    detail = call("GET", f"/v1/models/{model_id}").json()
+    table = Table("evaluator", "label", "kind", "headline", Column("stored (UTC)", no_wrap=True),
+                  title=f"{detail['name']} ({detail['setting_label'] or detail['arch']})",
+                  caption="curve: clean accuracy and normalised AUC; perturbation: score = mean over repeats of "
+                  "the median ||d||^2/D over successes, +- sample std over repeats")  # fmt: skip
+    for r in detail["results"]:
+        if evaluator and r["evaluator"] != evaluator:
+            continue
+        table.add_row(r["evaluator"], r["label"], r["kind"], _headline(r["headline"]), _clock(r["created_at"])[:16])
+    out.print(table)
+
+
+def _headline(h: dict[str, Any]) -> str:
+    if "error" in h:
+        return h["error"]
+    if "normalized_auc" in h:
+        return f"clean {h['clean_accuracy']:.3f}, AUC {h['normalized_auc']:.3f}"
+    std = f" +- {h['score_std']:.5f}" if h.get("score_std") is not None else ""
+    return f"{h['score']:.5f}{std} ({h['repeats']} rep., success {h['success_rate']:.2f})"
 
 
 @remote.command("compare")
@@ -215,14 +283,21 @@ def download(model_id: str, to: Annotated[Path, typer.Option("--out")] = Path("m
 
 
 @remote.command("datasets")
-def datasets() -> None:
-    """Built-in and uploaded datasets: the names job specs use, and whether the server has them."""
-    table = Table(Column("name", no_wrap=True), "origin", "classes", "shape", "available / owner", "how to provide")
-    for d in call("GET", "/v1/datasets").json():
+def datasets(as_json: JsonFlag = False) -> None:
+    """Built-in and uploaded datasets: the names job specs use, and whether the server has them (and, below the
+    table, how to provide the ones it lacks)."""
+    items = call("GET", "/v1/datasets").json()
+    if as_json:
+        out.print_json(data=items)
+        return
+    table = Table(Column("name", no_wrap=True), "origin", "classes", "shape", "available / owner")
+    for d in items:
         where = d["owner"] if d["origin"] == "uploaded" else ("yes" if d["available"] else "no")
-        table.add_row(d["name"], d["origin"], str(d["classes"]), f"{d['channels']}x{d['size']}x{d['size']}", where,
-                      "" if d["available"] else d["how_to_provide"] or "")  # fmt: skip
+        table.add_row(d["name"], d["origin"], str(d["classes"]), f"{d['channels']}x{d['size']}x{d['size']}", where)
     out.print(table)
+    for d in items:
+        if not d["available"] and d.get("how_to_provide"):
+            out.print(f"[bold]{d['name']}[/bold]: {d['how_to_provide']}", highlight=False)
 
 
 @remote.command("upload-dataset")
@@ -300,13 +375,17 @@ def submit_sweep(
 
 
 @remote.command("sweep-result")
-def sweep_result(sweep_id: str) -> None:
-    """A finished sweep's table: each setting's clean accuracy R0, R0/U0, robustness (AUC) and the selected one."""
+def sweep_result(sweep_id: str, as_json: JsonFlag = False) -> None:
+    """A finished sweep's table: each setting's clean accuracy R0, R0/U0, robustness (AUC) and the selected one;
+    then what the sweep warns about (a choice no better than the baseline, an undertrained baseline)."""
     sweep = call("GET", f"/v1/jobs/{sweep_id}").json()
     result = sweep.get("result")
     if not result:
         err.print(f"sweep {sweep_id} is {sweep['status']}: no result yet ({sweep['progress']})")
         raise typer.Exit(1)
+    if as_json:
+        out.print_json(data=result)
+        return
     table = Table("setting", "models", "R0", "R0/U0", f"AUC {result['select_by']}", "eligible", "selected",
                   title=f"U0 = {result['u0']:.4f}, keep R0/U0 >= {result['min_r0_u0']}")  # fmt: skip
     chosen = (result["selected"] or {}).get("values")
@@ -317,3 +396,5 @@ def sweep_result(sweep_id: str) -> None:
     out.print(table)
     if result.get("source_model"):
         out.print(f"transfer_fgsm attacked with the sweep's unregularized source model {result['source_model']}")
+    for warning in result.get("warnings", []):
+        out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)

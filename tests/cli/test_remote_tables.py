@@ -1,0 +1,77 @@
+"""`sth remote` tables against the API in-process: every line fits 80 columns, ids are never cut, nothing
+collapses to nothing, and --json prints the API's JSON."""
+
+import json
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+import cli.remote
+from cli.main import app
+from store.db import session_scope
+from store.jobs import log_line
+from store.models import Job, JobStatus
+from tests.api.conftest import auth, client  # noqa: F401  (the API fixture)
+from tests.api.test_compare import world  # noqa: F401
+from tests.worker.test_sweep import SWEEP
+
+runner = CliRunner()
+
+
+class InProcess:
+    """What cli.remote.client() returns, over the in-process app."""
+
+    def __init__(self, api, who):
+        self.api, self.headers = api, auth(api, who)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        return None
+
+    def request(self, method, path, **kwargs):
+        return self.api.request(method, path, headers=self.headers, **kwargs)
+
+
+@pytest.fixture
+def sth(client, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(cli.remote, "client", lambda: InProcess(client, "alice"))
+    monkeypatch.setattr(cli.remote, "out", Console(width=80, force_terminal=False, no_color=True))
+
+    def run(*args):
+        result = runner.invoke(app, ["remote", *args], env={"COLUMNS": "80"})
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert lines and all(len(line) <= 80 for line in lines), "\n".join(line for line in lines if len(line) > 80)
+        return result.stdout
+
+    return run
+
+
+def test_every_table_fits_80_columns_and_keeps_ids_whole(sth, client, world):  # noqa: F811
+    sweep = client.post("/v1/sweeps", headers=auth(client), json={**SWEEP, "seeds": [0]}).json()
+    model = world["reg"][0]
+    jobs = sth("jobs")
+    assert sweep["id"] in jobs and "sweep" in jobs and "running" in jobs
+    models = sth("models", "--setting", world["setting"])
+    assert all(m in models for m in world["reg"]) and "0.9000" in models and world["setting"] in models
+    results = sth("results", model)
+    assert "AUC" in results and "gaussian" in results and "boundary" in results and "0.01000" in results
+    assert "upload:" not in sth("datasets").split("\n")[0]
+    assert "mnist-5k" in sth("datasets")
+    assert json.loads(sth("models", "--json", "--tag", "none")) == []
+    assert json.loads(sth("jobs", "--json", "--sweep", sweep["id"]))[0]["parent_id"] == sweep["id"]
+
+
+def test_logs_show_their_own_times_and_retry_queues_again(sth, client):  # noqa: F811
+    job = client.post("/v1/train-jobs", headers=auth(client), json={"preset": "quick"}).json()
+    with session_scope(client.settings.database_url) as session:
+        log_line(session, job["id"], "a line written earlier", level="warning")
+        stamp = session.scalars(__import__("sqlalchemy").select(Job.created_at).where(Job.id == job["id"])).one()
+    text = sth("logs", job["id"])
+    assert "a line written earlier" in text and "warning" in text and str(stamp.year) in text
+    assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=auth(client)).json()["status"] == JobStatus.cancelled
+    again = sth("retry", job["id"]).strip()
+    assert len(again) == 32 and again != job["id"]
