@@ -79,6 +79,7 @@ async function signIn() {
   // the catalogue is in hand before any tab shows: the submit and compare forms list its evaluators
   [me, evaluators] = await Promise.all([getJSON("/v1/me"), getJSON("/v1/evaluators")]);
   $("#who").textContent = `${me.name} (${me.role})`;
+  $("#toast").hidden = true; // an error from before the sign-in is stale now
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#logout").hidden = false;
@@ -121,7 +122,8 @@ function progressCell(job) {
   const parts = [`${Math.round(fraction * 100)}%`];
   if (p.phase) parts.push(p.phase);
   if (p.epoch) parts.push(`epoch ${p.epoch}`);
-  if (p.eta_s && job.status === "running") parts.push(`ETA ${p.eta_s} s`);
+  if (p.step && p.steps) parts.push(`step ${p.step}/${p.steps}`);
+  if (p.eta_s && job.status === "running") parts.push(p.eta_s >= 60 ? `ETA ${Math.round(p.eta_s / 60)} min` : `ETA ${p.eta_s} s`);
   return el("td", {}, bar, " ", parts.join(" "));
 }
 
@@ -153,6 +155,8 @@ async function loadJobs() {
   const gpus = running.items.filter((job) => job.kind !== "sweep").map((job) => el("tr", {},
     el("td", {}, job.worker || "?"), el("td", {}, job.device || "?"), el("td", {}, job.owner),
     el("td", { className: "id", title: job.id }, `${job.kind} ${short(job.id)}`), progressCell(job)));
+  const onGpu = running.items.some((job) => (job.device || "").startsWith("cuda"));
+  $("#gpus-title").textContent = onGpu ? "GPUs in use" : "Workers in use";
   $("#gpus tbody").replaceChildren(...(gpus.length ? gpus : [el("tr", {}, el("td", { colspan: 5 }, "idle: no job is running"))]));
 }
 
@@ -265,22 +269,69 @@ async function loadModels() {
   const models = await getJSON("/v1/models");
   $("#models tbody").replaceChildren(...models.map((m) => el("tr", {},
     el("td", {}, el("input", { type: "checkbox", className: "pick", value: m.id, "aria-label": `select ${m.name}` })),
-    el("td", { title: m.id }, m.name), el("td", {}, m.owner), el("td", {}, m.arch), el("td", {}, m.dataset),
-    el("td", {}, m.metrics.test_acc === undefined ? "" : m.metrics.test_acc.toFixed(4)), el("td", {}, m.origin),
-    el("td", {}, new Date(m.created_at).toLocaleString()),
+    el("td", { title: m.id }, el("button", { className: "link", onclick: reportErrors(() => openModel(m.id)) }, m.name)),
+    el("td", { title: m.setting || "" }, m.setting_label || `${m.arch} ${m.dataset}`), el("td", {}, m.seed ?? ""),
+    el("td", {}, m.owner), el("td", {}, m.metrics.test_acc === undefined ? "" : m.metrics.test_acc.toFixed(4)),
+    el("td", {}, m.origin), el("td", {}, new Date(m.created_at).toLocaleString()),
     el("td", {}, el("button", { onclick: reportErrors(() => downloadModel(m)) }, "download")))));
-  fillSelect($("#compare-evaluator"), evaluators.filter((e) => e.kind === "curve").map((e) => e.name));
+  fillSelect($("#compare-evaluator"), evaluators.map((e) => e.name), "gaussian");
+}
+
+function headline(h) {
+  if (h.error) return h.error;
+  if (h.normalized_auc !== undefined) return `clean ${h.clean_accuracy.toFixed(3)}, AUC ${h.normalized_auc.toFixed(3)}`;
+  const std = h.score_std === null || h.score_std === undefined ? "" : ` +- ${h.score_std.toFixed(5)}`;
+  return `score ${h.score.toFixed(5)}${std} (${h.repeats} repeats, success ${h.success_rate.toFixed(2)})`;
+}
+
+async function openModel(modelId) {
+  const m = await getJSON(`/v1/models/${modelId}`);
+  $("#model-page").hidden = false;
+  $("#model-page").dataset.model = m.id;
+  $("#model-title").textContent = `${m.name} (${m.id})`;
+  const best = m.best_epoch === null ? "" : `, kept epoch ${m.best_epoch}`;
+  $("#model-summary").textContent = `${m.setting_label || m.arch} seed ${m.seed ?? "?"}, setting ${m.setting || "none"}` +
+    `, clean test accuracy ${m.metrics.test_acc === undefined ? "?" : m.metrics.test_acc.toFixed(4)}${best}` +
+    `${m.sweep_id ? `, sweep ${m.sweep_id}` : ""}${m.job_id ? `, job ${m.job_id}` : ""}, by ${m.owner}` +
+    `${m.versions ? `, torch ${m.versions.torch}` : ""}`;
+  $("#model-name").value = m.name;
+  $("#model-tags").value = m.tags.join(", ");
+  $("#model-notes").value = m.notes;
+  for (const field of ["#model-name", "#model-tags", "#model-notes", "#model-form button"]) $(field).disabled = !canChange(m);
+  const figure = $("#model-history");
+  if (figure.src) URL.revokeObjectURL(figure.src);
+  figure.hidden = !m.history.length;
+  if (m.history.length) figure.src = URL.createObjectURL(await (await api(`/v1/models/${m.id}/history?format=png`)).blob());
+  $("#model-results tbody").replaceChildren(...(m.results.length ? m.results.map((r) => el("tr", {},
+    el("td", {}, r.evaluator), el("td", {}, r.label), el("td", {}, r.kind), el("td", {}, headline(r.headline)),
+    el("td", {}, new Date(r.created_at).toLocaleString()))) : [el("tr", {}, el("td", { colspan: 5 }, "no result yet: evaluate it (Submit)"))]));
+  $("#model-spec").textContent = m.spec ? JSON.stringify(m.spec, null, 2) : "uploaded without a training spec";
+}
+
+async function saveModel(event) {
+  event.preventDefault();
+  const id = $("#model-page").dataset.model;
+  const tags = $("#model-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
+  const body = { name: $("#model-name").value, tags, notes: $("#model-notes").value };
+  await api(`/v1/models/${id}`, { method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  toast("saved", true);
+  await loadModels();
+  await openModel(id);
 }
 
 function compareQuery(format) {
   const ids = [...document.querySelectorAll("#models .pick:checked")].map((box) => box.value);
   if (!ids.length) throw new ApiError("select one or more models first");
-  const params = new URLSearchParams({ evaluator: $("#compare-evaluator").value, format });
+  const params = new URLSearchParams({ evaluator: $("#compare-evaluator").value, format,
+    group_by: $("#compare-group").value, plot: $("#compare-plot").value });
   for (const id of ids) params.append("model_id", id);
   return `/v1/compare?${params}`;
 }
 
 async function compare() {
+  const body = await getJSON(compareQuery("json"));
+  $("#compare-note").textContent = `${body.groups.length} group(s); ${body.interval}` +
+    (body.missing.length ? `; without a ${body.evaluator} result: ${body.missing.length} model(s)` : "");
   const blob = await (await api(compareQuery("png"))).blob();
   const figure = $("#compare-figure");
   if (figure.src) URL.revokeObjectURL(figure.src);
@@ -388,6 +439,8 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const id of ["#f-status", "#f-kind", "#f-mine"]) $(id).addEventListener("change", reportErrors(loadJobs));
   $("#detail-close").addEventListener("click", () => { if (follow) follow.abort(); $("#job-detail").hidden = true; });
   $("#compare").addEventListener("click", reportErrors(compare));
+  $("#model-close").addEventListener("click", () => { $("#model-page").hidden = true; });
+  $("#model-form").addEventListener("submit", reportErrors(saveModel));
   $("#compare-csv").addEventListener("click", reportErrors(compareCsv));
   $("#train-form").addEventListener("submit", reportErrors(submitTrain));
   $("#eval-form").addEventListener("submit", reportErrors(submitEval));

@@ -61,6 +61,7 @@ def test_a_researcher_trains_evaluates_compares_and_downloads(page, served):
     page.click("#login-form button")
     release(page, "**/v1/evaluators", held, waiting=lambda: page.locator("#who").inner_text() == "")
     expect(page.locator("#who")).to_have_text("admin (admin)")
+    expect(page.locator("#toast")).to_be_hidden()  # the wrong key's error is not left standing
 
     held = hold(page, "**/v1/presets")  # the form must wait for the presets (a quick click once sent preset '')
     page.click("#tabs button[data-tab=submit]")
@@ -91,6 +92,17 @@ def test_a_researcher_trains_evaluates_compares_and_downloads(page, served):
     page.select_option("#compare-evaluator", "gaussian")
     page.click("#compare")
     page.wait_for_function("document.querySelector('#compare-figure').naturalWidth > 0")
+    expect(page.locator("#compare-note")).to_contain_text("95% Student t interval")
+    page.locator("#models button.link").first.click()  # the model page: what was trained, how it learned
+    expect(page.locator("#model-summary")).to_contain_text("small_cnn mnist-5k a0.1 Th0.2 e1 seed 0")
+    page.wait_for_function("document.querySelector('#model-history').naturalWidth > 0")
+    expect(page.locator("#model-results")).to_contain_text("AUC")
+    page.fill("#model-tags", "demo, e2e")
+    page.click("#model-form button")
+    expect(page.locator("#toast")).to_contain_text("saved")
+    expect(page.locator("#model-tags")).to_have_value("demo, e2e")
+    if os.environ.get("STH_SCREENSHOTS"):  # for a person to look at
+        page.screenshot(path=f"{os.environ['STH_SCREENSHOTS']}/dashboard-model.png", full_page=True)
     with page.expect_download() as download:
         page.locator("#models button", has_text="download").first.click()
     assert download.value.suggested_filename.endswith(".safetensors")
