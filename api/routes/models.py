@@ -23,6 +23,7 @@ from sthlib.evaluate.aggregate import INTERVAL, aggregate_curves, aggregate_repo
 from sthlib.evaluate.metrics import normalized_auc
 from sthlib.evaluate.results import PerturbationSummary, RobustnessCurve
 from sthlib.specs import ARCHITECTURE_NAMES, TrainSpec
+from sthlib.validation import SpecError
 from store.blobs import put_blob, stream_blob
 from store.models import EvalResult, Job, Model, json_safe
 
@@ -31,8 +32,17 @@ ModelId = Annotated[Name, Path(description="a model's id (GET /v1/models)")]
 MAX_CLASSES = 100_000  # far above any classification task here; keeps num_classes in its Integer column
 
 
+def typed_spec(model: Model) -> TrainSpec | None:
+    """The model's training spec, typed; None when it has none, or only one that is no TrainSpec (an upload
+    stored before uploads were read as TrainSpecs)."""
+    try:
+        return TrainSpec.from_dict(model.spec) if model.spec else None
+    except SpecError:
+        return None
+
+
 def model_public(model: Model, sweep_id: str | None = None) -> ModelPublic:
-    spec = TrainSpec.from_dict(model.spec) if model.spec else None
+    spec = typed_spec(model)
     return ModelPublic(id=model.id, name=model.name, owner=model.owner.name, origin=model.origin, job_id=model.job_id,
                        arch=model.arch, dataset=model.dataset, color=model.color, in_channels=model.in_channels,
                        num_classes=model.num_classes, input_scale=model.input_scale, metrics=model.metrics,
@@ -242,7 +252,7 @@ def _groups(session: Session, models: list[Model], found: dict[str, list[EvalRes
             members.setdefault((m.setting or m.id) if group_by == "setting" else m.id, []).append(m)
     entries = []
     for key, group in members.items():
-        spec = TrainSpec.from_dict(group[0].spec) if group[0].spec else None
+        spec = typed_spec(group[0])
         label = (spec.setting_label() if spec else group[0].name) if group_by == "setting" else group[0].name
         accuracies = [a for a in map(_test_acc, group) if a is not None]
         r0 = t_interval(accuracies).to_dict() if accuracies else None
@@ -276,7 +286,8 @@ def _groups(session: Session, models: list[Model], found: dict[str, list[EvalRes
 
 
 def _seed(model: Model) -> int | None:
-    return TrainSpec.from_dict(model.spec).seed if model.spec else None
+    spec = typed_spec(model)
+    return spec.seed if spec else None
 
 
 def _compare_csv(groups: list[dict[str, Any]], kind: str) -> str:

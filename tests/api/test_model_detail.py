@@ -125,3 +125,13 @@ def test_a_models_history_as_json_and_as_a_figure(client):
     assert "kept (epoch 2)" in svg and "similarity correlation" in svg and "not recorded (unregularized)" in svg
     png = client.get(f"/v1/models/{model_id}/history", headers=auth(client), params={"format": "png"})
     assert png.content.startswith(b"\x89PNG")
+
+
+def test_a_model_stored_with_a_spec_that_is_no_train_spec_still_lists(client):
+    with session_scope(client.settings.database_url) as session:
+        model = stored_model(session, find_user(session, "alice").id, "legacy upload")
+        model.spec = {"dataset": "mnist-5k", "optimizer": "adam"}  # stored before uploads were read as TrainSpecs
+        model_id = model.id
+    listed = {m["id"]: m for m in client.get("/v1/models", headers=auth(client)).json()}
+    assert listed[model_id]["setting_label"] is None and listed[model_id]["seed"] is None
+    assert client.get(f"/v1/models/{model_id}", headers=auth(client)).json()["spec"]["optimizer"] == "adam"
