@@ -32,7 +32,7 @@ def test_walkthrough_with_sth_remote(served, tmp_path):
                      "-p", "gaussian.strengths=[0, 0.3]")  # fmt: skip
     assert "succeeded" in sth(served, "watch", evaluation)
     csv = sth(served, "compare", "-m", model, "-e", "gaussian")
-    assert csv.startswith("model_id,") and csv.count("\n") == 2
+    assert csv.startswith("group,label,") and csv.count("\n") == 2
     target = tmp_path / "m.safetensors"
     assert "sha256" in sth(served, "download", model, "--out", str(target))
     assert target.stat().st_size > 1000
