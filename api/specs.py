@@ -5,7 +5,6 @@ models that exist and fit. Every failure is a SpecError whose field is the reque
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -68,9 +67,15 @@ def typed_train_spec(preset: str | None, changes: dict[str, Any], field: str = "
 
 def train_spec(session: Session, preset: str | None, changes: dict[str, Any]) -> TrainSpec:
     spec = typed_train_spec(preset, changes)
-    fetch_datasets(session, {spec.dataset: "spec.dataset", spec.reg.dataset: "spec.reg.dataset"})
+    fetch_spec_datasets(session, [spec])
     server_checks(session, spec, "spec")
     return spec
+
+
+def fetch_spec_datasets(session: Session, specs: list[TrainSpec]) -> None:
+    """The datasets (task and regularization images) of training specs, fetched as fetch_datasets does."""
+    fetch_datasets(session, {**{s.dataset: "spec.dataset" for s in specs},
+                             **{s.reg.dataset: "spec.reg.dataset" for s in specs}})  # fmt: skip
 
 
 def fetch_datasets(session: Session, names: dict[str | None, str]) -> None:
@@ -160,12 +165,10 @@ def recheck(session: Session, spec: JobSpec) -> JobSpec:
     """A stored spec, before it runs again (retry): this server's checks once more, since datasets, their files and
     source models may be gone since it was queued."""
     if isinstance(spec, SweepSpec):
-        trainings = spec.trainings()
-        fetch_datasets(session, {**{t.spec.dataset: "spec.dataset" for t in trainings},
-                                 **{t.spec.reg.dataset: "spec.reg.dataset" for t in trainings}})  # fmt: skip
+        fetch_spec_datasets(session, [t.spec for t in spec.trainings()])
         check_sweep(session, spec.validate())
     elif isinstance(spec, TrainSpec):
-        fetch_datasets(session, {spec.dataset: "spec.dataset", spec.reg.dataset: "spec.reg.dataset"})
+        fetch_spec_datasets(session, [spec])
         server_checks(session, spec, "spec")
     else:
         model = session.get(Model, spec.model_id)
@@ -196,10 +199,7 @@ def check_sweep(session: Session, sweep: SweepSpec) -> None:
         try:
             server_checks(session, training.spec, "")
         except SpecError as e:
-            label = json.dumps(training.setting) if training.setting else f"the {training.role} (reg.alpha 0)"
-            key = next((k for k in training.setting if e.field.startswith(k)), None)
-            where = f"grid.{key}" if key is not None else f"spec.{e.field}"
-            raise SpecError(where, f"{label}, seed {training.spec.seed}: {e.message}", e.hint) from None
+            raise training.blame(e) from None
     task = trainings[0].spec
     shape = (dataset_info(task.dataset).num_classes, task.in_channels)
     check_sources(session, sweep.evaluators, shape, "the sweep's task has")

@@ -141,6 +141,14 @@ class Training:
     spec: TrainSpec
     role: str  # "setting", "baseline" or "source" (transfer_fgsm's unregularized source model)
 
+    def blame(self, e: SpecError) -> SpecError:
+        """`e`, raised for this training's spec, as an error of the sweep request: at grid.KEY when a grid value
+        caused it, else at spec.FIELD, its message saying which training."""
+        label = json.dumps(self.setting) if self.setting else f"the {self.role} (reg.alpha 0)"
+        point = next((k for k in self.setting if e.field.startswith(k)), None)
+        where = f"grid.{point}" if point is not None else f"spec.{e.field}"
+        return SpecError(where, f"{label}, seed {self.spec.seed}: {e.message}", e.hint)
+
 
 @dataclass(frozen=True)
 class SweepSpec:
@@ -207,10 +215,7 @@ class SweepSpec:
             try:
                 training.spec.validate()
             except SpecError as e:
-                label = json.dumps(training.setting) if training.setting else f"the {training.role} (reg.alpha 0)"
-                point = next((k for k in training.setting if e.field.startswith(k)), None)
-                where = f"grid.{point}" if point is not None else f"spec.{e.field}"
-                raise SpecError(where, f"{label}, seed {training.spec.seed}: {e.message}", e.hint) from None
+                raise training.blame(e) from None
         curves = [c.name for c in self.evaluators if c.spec.kind == "curve"]
         require(self.select_by in curves, "select_by",
                 f"must name one of the sweep's curve evaluators ({', '.join(curves) or 'none'}), got "
