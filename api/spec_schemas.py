@@ -50,8 +50,8 @@ def train_changes_schema() -> dict[str, Any]:
     return schema
 
 
-def _field_schema(key: str) -> dict[str, Any]:
-    schema = _inline(json_schema(TrainSpec))
+def _field_schema(schema: dict[str, Any], key: str) -> dict[str, Any]:
+    """The schema of a dotted TrainSpec field ("lr", "reg.alpha") inside the inlined TrainSpec schema."""
     head, _, tail = key.partition(".")
     node = schema["properties"][head]
     return node["properties"][tail] if tail else node
@@ -59,8 +59,9 @@ def _field_schema(key: str) -> dict[str, Any]:
 
 def grid_schema() -> dict[str, Any]:
     properties = {}
+    train = _inline(json_schema(TrainSpec))
     for key in GRID_KEYS:
-        item = {k: v for k, v in _field_schema(key).items() if k not in ("default", "title")}
+        item = {k: v for k, v in _field_schema(train, key).items() if k not in ("default", "title")}
         properties[key] = {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_GRID_VALUES,
                            "uniqueItems": True, "description": item.pop("description", "")}  # fmt: skip
     return {"type": "object", "properties": properties, "additionalProperties": False, "minProperties": 1,
