@@ -22,7 +22,7 @@ from sthlib.data import (
     uploads_dir,
 )
 from sthlib.data.registry import NPZ_PREFIX
-from sthlib.evalspecs import EVAL_SPECS
+from sthlib.evalspecs import attacks_with_source
 from sthlib.jobspecs import EvalJobSpec, EvaluatorCall, JobSpec, SweepSpec, build_sweep
 from sthlib.specs import PRESETS, TrainSpec, merge
 from sthlib.validation import SpecError, require
@@ -125,8 +125,8 @@ def _request_calls(requests: list[EvaluatorRequest]) -> list[dict[str, Any]]:
     for i, request in enumerate(requests):
         params = dict(request.params)
         if request.source_model_id is not None:
-            sourced = request.name in EVAL_SPECS and EVAL_SPECS[request.name].sourced
-            require(sourced, f"evaluators.{i}.source_model_id", f"{request.name} takes no source model")
+            where = f"evaluators.{i}.source_model_id"
+            require(attacks_with_source(request.name), where, f"{request.name} takes no source model")
             require("source" not in params, f"evaluators.{i}.source_model_id",
                     "give the source model once: source_model_id or params.source")  # fmt: skip
             params["source"] = {"kind": "model", "ref": request.source_model_id}

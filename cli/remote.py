@@ -83,13 +83,13 @@ def submit_eval(
 
 def _calls(attacks: list[str], params: dict[str, Any], source: str | None) -> list[dict[str, Any]]:
     """The evaluators of a request; --source goes to the ones that attack with a source model (transfer_fgsm)."""
-    from sthlib.evalspecs import EVAL_SPECS
+    from sthlib.evalspecs import attacks_with_source
 
-    def sourced(name: str) -> bool:
-        return name in EVAL_SPECS and EVAL_SPECS[name].sourced
-
-    return [{"name": a, "params": params.get(a, {}), **({"source_model_id": source} if source and sourced(a) else {})}
-            for a in attacks]  # fmt: skip
+    calls = []
+    for a in attacks:
+        given = {"source_model_id": source} if source and attacks_with_source(a) else {}
+        calls.append({"name": a, "params": params.get(a, {}), **given})
+    return calls
 
 
 def _events(c: httpx.Client, job_id: str) -> Iterator[tuple[str, dict[str, Any]]]:

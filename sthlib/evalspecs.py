@@ -252,3 +252,8 @@ def eval_spec(name: str, field: str = "name") -> EvalSpec:
     """The spec of an evaluator by name; SpecError at `field` listing the evaluators for an unknown one."""
     require(name in EVAL_SPECS, field, f"unknown evaluator {name!r}", f"choose one of {', '.join(EVAL_SPECS)}")
     return EVAL_SPECS[name]
+
+
+def attacks_with_source(name: str) -> bool:
+    """A known evaluator whose parameters name a source model (transfer attacks); False for any other name."""
+    return name in EVAL_SPECS and EVAL_SPECS[name].sourced
