@@ -1,0 +1,188 @@
+"""Models side by side: the newest results of one evaluator (GET /v1/compare), per model or per setting (the mean
+over its seeds with a 95% Student t interval)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.deps import SessionDep, UserDep
+from api.errors import invalid, not_found, responses
+from api.inputs import Name
+from api.routes.models import get_model_or_404, typed_spec
+from sthlib.evaluate.aggregate import INTERVAL, aggregate_curves, aggregate_reports, t_interval
+from sthlib.evaluate.results import RobustnessCurve
+from store.models import EvalResult, Job, Model, json_safe
+
+router = APIRouter(prefix="/v1", tags=["compare"], responses=responses(401))
+MAX_COMPARED = 64
+
+
+@router.get("/compare", response_model=None, responses=responses(404))
+def compare(
+    session: SessionDep, _: UserDep,
+    evaluator: Annotated[Name, Query(description="an evaluator of GET /v1/evaluators (curves and minimal "
+                                     "perturbations alike)", openapi_examples={"gaussian": {"value": "gaussian"}})],
+    model_id: Annotated[list[Name], Query(max_length=MAX_COMPARED, description="model ids")] = [],  # noqa: B006
+    setting: Annotated[list[Name], Query(max_length=MAX_COMPARED, description="setting ids: all their models")] = [],  # noqa: B006
+    sweep_id: Annotated[Name | None, Query(description="a sweep: the models it trained")] = None,
+    group_by: Annotated[Literal["model", "setting"], Query(description="model: one entry per model; setting: the "
+                                                           "mean over a setting's models (seeds) with a 95% t "
+                                                           "interval")] = "model",
+    format: Literal["json", "csv", "png", "svg"] = "json",
+    plot: Annotated[Literal["auto", "spectrum"], Query(description="figures of minimal-perturbation reports: auto "
+                                                       "(the scores with their intervals) or spectrum (the radial "
+                                                       "power spectrum of the perturbations)")] = "auto",
+) -> Any:  # fmt: skip
+    """The newest results of one evaluator for models (named, of settings, of a sweep), per model or per setting
+    (mean and 95% Student t interval over its seeds, n models), with the normalised AUC or the headline score, R0
+    and R0/U0 against the setting's unregularized twin when one is stored. Figures need matplotlib."""
+    models = _compared_models(session, model_id, setting, sweep_id)
+    found = _newest_results(session, models, evaluator)
+    kinds = {r.kind for rows in found.values() for r in rows}
+    if not kinds:
+        raise invalid(f"no model asked for has a {evaluator!r} result yet; run an eval job first", "evaluator")
+    (kind,) = kinds if len(kinds) == 1 else (sorted(kinds)[0],)
+    if group_by == "model":
+        missing = [m.id for m in models if not found.get(m.id)]
+        if missing:
+            raise invalid(f"model {missing[0]} has no {evaluator!r} result yet; run an eval job first", "evaluator")
+    groups = _groups(session, models, found, group_by)
+    if format == "csv":
+        return Response(_compare_csv(groups, kind), media_type="text/csv")
+    if format in ("png", "svg"):
+        return _compare_figure(groups, kind, evaluator, plot, format)
+    return {"evaluator": evaluator, "kind": kind, "group_by": group_by, "interval": INTERVAL,
+            "missing": [m.id for m in models if not found.get(m.id)], "groups": groups}  # fmt: skip
+
+
+def _compared_models(session: Session, ids: list[str], settings: list[str], sweep_id: str | None) -> list[Model]:
+    if not (ids or settings or sweep_id):
+        raise invalid("name the models to compare: model_id, setting or sweep_id", "model_id")
+    models = [get_model_or_404(session, ident) for ident in ids]
+    for key in settings:
+        of_setting = list(session.scalars(select(Model).where(Model.setting == key).order_by(Model.created_at)))
+        if not of_setting:
+            raise not_found("setting", key)
+        models.extend(of_setting)
+    if sweep_id:
+        query = select(Model).join(Job, Model.job_id == Job.id).where(Job.parent_id == sweep_id)
+        of_sweep = list(session.scalars(query.order_by(Model.created_at)).unique())
+        if not of_sweep:
+            raise not_found("sweep with trained models", sweep_id)
+        models.extend(of_sweep)
+    unique = list({m.id: m for m in models}.values())
+    if len(unique) > MAX_COMPARED:
+        raise invalid(f"{len(unique)} models to compare; at most {MAX_COMPARED}", "model_id")
+    return unique
+
+
+def _newest_results(session: Session, models: list[Model], evaluator: str) -> dict[str, list[EvalResult]]:
+    """model id -> its newest result per label (corruption name) of `evaluator`."""
+    query = select(EvalResult).where(EvalResult.model_id.in_([m.id for m in models]), EvalResult.evaluator == evaluator)
+    newest: dict[str, dict[str, EvalResult]] = {}
+    for r in session.scalars(query.order_by(EvalResult.created_at)):
+        newest.setdefault(r.model_id, {})[r.label] = r
+    return {model: list(rows.values()) for model, rows in newest.items()}
+
+
+def _test_acc(model: Model) -> float | None:
+    value = (model.metrics or {}).get("test_acc")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _groups(session: Session, models: list[Model], found: dict[str, list[EvalResult]],
+            group_by: str) -> list[dict[str, Any]]:  # fmt: skip
+    """One entry per group and result label: its models, the aggregate of their results, R0, and R0/U0 against the
+    unregularized twin of its setting (from every stored model of that setting, asked for or not)."""
+    members: dict[str, list[Model]] = {}
+    for m in models:
+        if found.get(m.id):
+            members.setdefault((m.setting or m.id) if group_by == "setting" else m.id, []).append(m)
+    entries = []
+    for key, group in members.items():
+        spec = typed_spec(group[0])
+        label = (spec.setting_label() if spec else group[0].name) if group_by == "setting" else group[0].name
+        accuracies = [a for a in map(_test_acc, group) if a is not None]
+        r0 = t_interval(accuracies).to_dict() if accuracies else None
+        u0, baseline = None, None
+        if spec is not None and spec.reg.enabled:
+            baseline = spec.baseline_setting_hash()
+            twins = [a for a in map(_test_acc, session.scalars(select(Model).where(Model.setting == baseline)))
+                     if a is not None]  # fmt: skip
+            u0 = statistics.fmean(twins) if twins else None
+        by_label: dict[str, list[EvalResult]] = {}
+        for m in group:
+            for r in found[m.id]:
+                by_label.setdefault(r.label, []).append(r)
+        for result_label, rows in sorted(by_label.items()):
+            entry: dict[str, Any] = {"key": key, "label": label, "result_label": result_label, "setting":
+                                     group[0].setting, "models": [r.model_id for r in rows], "n": len(rows),
+                                     "seeds": [_seed(m) for m in group if any(r.model_id == m.id for r in rows)],
+                                     "r0": r0, "u0": u0, "baseline_setting": baseline,
+                                     "r0_u0": r0["mean"] / u0 if r0 and u0 else None}  # fmt: skip
+            try:
+                if rows[0].kind == "curve":
+                    curves = [RobustnessCurve.from_dict(r.data) for r in rows]
+                    entry.update(aggregate_curves(curves).to_dict(), x_name=curves[0].x_name, x_unit=curves[0].x_unit,
+                                 group=rows[0].group, chance=1 / group[0].num_classes)  # fmt: skip
+                else:
+                    entry.update(aggregate_reports([r.data for r in rows]).to_dict())
+            except (KeyError, TypeError, ValueError) as e:
+                raise invalid(f"{label}: {e}", "evaluator") from None
+            entries.append(json_safe(entry))
+    return entries
+
+
+def _seed(model: Model) -> int | None:
+    spec = typed_spec(model)
+    return spec.seed if spec else None
+
+
+def _compare_csv(groups: list[dict[str, Any]], kind: str) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if kind == "curve":
+        writer.writerow(["group", "label", "result_label", "n", "strength", "mean_accuracy", "low", "high",
+                         "auc_mean", "r0_u0"])  # fmt: skip
+        for g in groups:
+            for p in g["points"]:
+                writer.writerow([g["key"], g["label"], g["result_label"], p["n"], p["strength"], p["mean"], p["low"],
+                                 p["high"], g["auc"]["mean"], g["r0_u0"]])  # fmt: skip
+    else:
+        writer.writerow(["group", "label", "n", "score_mean", "score_low", "score_high", "success_rate_mean",
+                         "r0_u0"])  # fmt: skip
+        for g in groups:
+            writer.writerow([g["key"], g["label"], g["n"], g["score"]["mean"], g["score"]["low"], g["score"]["high"],
+                             g["success_rate"]["mean"], g["r0_u0"]])  # fmt: skip
+    return out.getvalue()
+
+
+def _compare_figure(groups: list[dict[str, Any]], kind: str, evaluator: str, plot: str, format: str) -> Response:
+    from sthlib.evaluate.plots import color_for, figure_bytes, plot_curve_groups, plot_score_groups, plot_spectra
+
+    if kind == "curve":
+        if len({g["result_label"] for g in groups}) > 1:
+            raise invalid("a figure shows one curve per group: this evaluator has several per model (corruptions); "
+                          "ask for json or csv", "format")  # fmt: skip
+        unit = groups[0].get("x_unit")
+        x_label = f"{groups[0].get('x_name')} ({unit})" if unit else str(groups[0].get("x_name"))
+        figure = plot_curve_groups(groups, x_label, title=evaluator)
+    elif plot == "spectrum":
+        spectra = {f"{g['label']} (n={g['n']})": g for g in groups if g.get("spectrum")}
+        if not spectra:
+            raise invalid("these reports have no spectrum on shared bins", "plot")
+        figure = plot_spectra({k: g["spectrum"] for k, g in spectra.items()},
+                              title=f"{evaluator}: spectrum of the minimal perturbations (mean over models)",
+                              colors={k: color_for(g["key"]) for k, g in spectra.items()},
+                              cutoff=next(iter(spectra.values()))["spectrum"].get("cutoff"))  # fmt: skip
+    else:
+        figure = plot_score_groups(groups, title=f"{evaluator}: minimal perturbation")
+    media = "image/png" if format == "png" else "image/svg+xml"
+    return Response(figure_bytes(figure, format), media_type=media)
