@@ -57,15 +57,24 @@ def _pairs(items: list[str] | None) -> dict[str, Any]:
     return nest_dotted(dict(parse_param(item) for item in items or []))
 
 
+WaitFlag = Annotated[bool, typer.Option("--wait", help="follow the job (on stderr) until it ends; exit 1 unless "
+                                      "it succeeded")]  # fmt: skip
+
+
 @remote.command("train")
 def submit_train(
     preset: Annotated[str, typer.Option()] = "quick",
     set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="KEY=VALUE, e.g. reg.alpha=0")] = None,
     key: Annotated[str | None, typer.Option(help="idempotency key")] = None,
+    wait: WaitFlag = False,
 ) -> None:  # fmt: skip
-    """Queue a training job; prints its id."""
+    """Queue a training job; prints its id (with --wait: follows it, then prints the trained model's id)."""
     job = call("POST", "/v1/train-jobs", json={"preset": preset, "spec": _pairs(set_), "idempotency_key": key}).json()
-    out.print(job["id"])
+    if not wait:
+        out.print(job["id"])
+        return
+    _succeeded(job["id"])
+    typer.echo(call("GET", f"/v1/jobs/{job['id']}").json()["model_id"])
 
 
 @remote.command("evaluate")
@@ -74,11 +83,14 @@ def submit_eval(
     attack: Annotated[list[str], typer.Option("--attack", "-a")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="EVALUATOR.KEY=VALUE")] = None,
     source: Annotated[str | None, typer.Option(help="transfer_fgsm source model id")] = None,
+    wait: WaitFlag = False,
 ) -> None:  # fmt: skip
-    """Queue evaluators on a model; prints the job id."""
+    """Queue evaluators on a model; prints the job id (with --wait: once the job has succeeded)."""
     body = {"model_id": model_id, "evaluators": _calls(attack, _pairs(param), source)}
     job = call("POST", "/v1/eval-jobs", json=body).json()
-    out.print(job["id"])
+    if wait:
+        _succeeded(job["id"])
+    typer.echo(job["id"])
 
 
 def _calls(attacks: list[str], params: dict[str, Any], source: str | None) -> list[dict[str, Any]]:
@@ -110,6 +122,23 @@ def _events(c: httpx.Client, job_id: str) -> Iterator[tuple[str, dict[str, Any]]
 @remote.command("watch")
 def watch(job_id: str) -> None:
     """Follow a job's progress and log lines until it ends (server-sent events)."""
+    status = _follow(job_id)
+    out.print(f"job {job_id}: {status}")
+    if status != "succeeded":
+        raise typer.Exit(1)
+
+
+def _succeeded(job_id: str) -> None:
+    """--wait: follow the job; a job that did not succeed ends the command (exit 1) with its error."""
+    status = _follow(job_id)
+    if status != "succeeded":
+        error = call("GET", f"/v1/jobs/{job_id}").json().get("error") or ""
+        err.print(f"[red]error:[/red] job {job_id} {status} {error}".rstrip(), highlight=False)
+        raise typer.Exit(1)
+
+
+def _follow(job_id: str) -> str:
+    """Progress bar and log lines on stderr until the job ends; its final status."""
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TextColumn("ETA"), TimeRemainingColumn())  # fmt: skip
     status = "?"
@@ -125,9 +154,7 @@ def watch(job_id: str) -> None:
                            description=f"{job_id[:8]} {status} {progress.get('phase', '')}")  # fmt: skip
             elif event == "end":
                 status = data["status"]
-    out.print(f"job {job_id}: {status}")
-    if status != "succeeded":
-        raise typer.Exit(1)
+    return status
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print the API's JSON instead of a table")]
@@ -245,13 +272,16 @@ def compare(
     setting: Annotated[list[str] | None, typer.Option("--setting", help="a setting id (repeatable)")] = None,
     sweep: Annotated[str | None, typer.Option("--sweep", help="a sweep id: the models it trained")] = None,
     group_by: Annotated[str, typer.Option(help="model, or setting: mean and 95% t interval over seeds")] = "model",
-    fmt: Annotated[str, typer.Option("--format", help="json, csv, png or svg")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="table, json, csv, png or svg")] = "csv",
     to: Annotated[Path | None, typer.Option("--out", help="write to this file instead of the terminal")] = None,
 ) -> None:  # fmt: skip
     """Results of one evaluator side by side: per model, or per setting (mean over its seeds with an interval)."""
     params = {"model_id": model or [], "setting": setting or [], "evaluator": evaluator, "group_by": group_by,
-              "format": fmt, **({"sweep_id": sweep} if sweep else {})}  # fmt: skip
+              "format": "json" if fmt == "table" else fmt, **({"sweep_id": sweep} if sweep else {})}  # fmt: skip
     response = call("GET", "/v1/compare", params=params)
+    if fmt == "table":
+        out.print(_compare_table(response.json()))
+        return
     if to is not None:
         to.write_bytes(response.content)
         out.print(f"wrote {to}")
@@ -260,6 +290,43 @@ def compare(
         raise typer.Exit(2)
     else:
         typer.echo(response.text)
+
+
+def _plus_minus(interval: dict[str, Any] | None, digits: int = 3) -> str:
+    """mean +- half-width of its 95% interval ("mean" alone for n = 1)."""
+    if not interval or interval.get("mean") is None:
+        return "-"
+    if interval.get("high") is None:
+        return f"{interval['mean']:.{digits}f}"
+    return f"{interval['mean']:.{digits}f}+-{(interval['high'] - interval['low']) / 2:.{digits}f}"
+
+
+def _compare_table(data: dict[str, Any]) -> Table:
+    """compare's JSON as a table: per group (and result label), n, clean accuracy R0, R0/U0 and the headline: the
+    normalised AUC and the accuracy at the largest strength of a curve, the score and success of a report."""
+    curve = data["kind"] == "curve"
+    last = {g["points"][-1]["strength"] for g in data["groups"] if g.get("points")} if curve else set()
+    at = f"acc at {next(iter(last)):g}" if len(last) == 1 else "at max"
+    table = Table(Column("model" if data["group_by"] == "model" else "setting", ratio=1), "n", "R0", "R0/U0",
+                  *(("AUC", at) if curve else ("score", "success")),
+                  title=f"{data['evaluator']}: per {data['group_by']}",
+                  caption="mean over the group's models (seeds) +- half-width of the 95% Student t interval (none "
+                  "for n = 1); R0 clean accuracy, U0 its unregularized twin's; " + (
+                      "AUC normalised area under the curve; accuracy at the largest strength" if curve else
+                      "score mean over repeats of the median ||d||^2/D over successes"))  # fmt: skip
+    for g in data["groups"]:
+        label = g["label"] if g["result_label"] in ("", data["evaluator"]) else f"{g['label']} {g['result_label']}"
+        ratio = "-" if g.get("r0_u0") is None else f"{g['r0_u0']:.3f}"
+        if curve:
+            end = g["points"][-1] if g.get("points") else None
+            suffix = f" ({end['strength']:g})" if end and at == "at max" else ""
+            headline = (_plus_minus(g["auc"]), f"{_plus_minus(end)}{suffix}" if end else "-")
+        else:
+            headline = (_plus_minus(g["score"], 5), _plus_minus(g["success_rate"], 2))
+        table.add_row(label, str(g["n"]), _plus_minus(g["r0"]), ratio, *headline)
+    if data.get("missing"):
+        table.caption = f"{table.caption}; without a result: {', '.join(m[:8] for m in data['missing'])}"
+    return table
 
 
 @remote.command("download")

@@ -75,3 +75,37 @@ def test_logs_show_their_own_times_and_retry_queues_again(sth, client):  # noqa:
     assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=auth(client)).json()["status"] == JobStatus.cancelled
     again = sth("retry", job["id"]).strip()
     assert len(again) == 32 and again != job["id"]
+
+
+def table_rows(text):
+    """A rich table's body as {first column (its wrapped lines joined): the other cells}."""
+    rows: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if not line.startswith("│"):
+            continue
+        first, *cells = (c.strip() for c in line.split("│")[1:-1])
+        if cells[0]:  # a new row (the n column is never wrapped)
+            key, rows[first] = first, cells
+        else:
+            rows[f"{key} {first}".strip()] = rows.pop(key)
+            key = f"{key} {first}".strip()
+    return rows
+
+
+def test_compare_as_a_table_gives_each_setting_its_mean_interval_and_r0_u0(sth, world):  # noqa: F811
+    from scipy import stats
+
+    text = sth("compare", "--setting", world["setting"], "--setting", world["baseline"], "-e", "gaussian",
+               "--group-by", "setting", "--format", "table")  # fmt: skip
+    rows = table_rows(text)
+    reg, base = rows["small_cnn mnist-5k a1 Th0.2 e3"], rows["small_cnn mnist-5k a0 e3"]
+    assert "acc at 0.5" in text
+    r0, last = [0.90, 0.86, 0.88], [0.40, 0.30, 0.41]
+    half = stats.t.ppf(0.975, 2) * stats.sem(r0)
+    assert reg[:3] == ["3", f"{sum(r0) / 3:.3f}+-{half:.3f}", f"{sum(r0) / 3 / 0.94:.3f}"]
+    assert reg[4] == f"{sum(last) / 3:.3f}+-{stats.t.ppf(0.975, 2) * stats.sem(last):.3f}"
+    assert base[0] == "2" and base[1].startswith("0.940+-") and base[2] == "-"  # no R0/U0 of its own
+    flat = " ".join(text.split())
+    assert "95% Student t" in flat and f"without a result: {world['lone'][:8]}" in flat
+    boundary = sth("compare", "--sweep", world["sweep"], "-e", "boundary", "--group-by", "setting", "--format", "table")
+    assert "0.01200+-" in boundary and "success" in boundary
