@@ -7,12 +7,14 @@ stays within 15% of 1 on both models. Prints markdown tables; writes every cell 
 
 python bench/bench_minimal.py                                   # both attacks, both starts (~1 hour on 2 cores)
 python bench/bench_minimal.py --attack boundary --steps 50,200,800 --starts nearest
+python bench/bench_minimal.py --check --n-images 20 --threads 1   # the default boundary steps converged? (~17 min)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,24 @@ def table(rows: list[dict[str, Any]], models: list[str]) -> None:
         print(f"| {attack} | {start} | {steps} | " + " | ".join(cells) + " |")
 
 
+def check_converged(
+    models: dict[str, Classifier], x: torch.Tensor, y: torch.Tensor, steps: int | None = None, tolerance: float = 0.15
+) -> list[str]:
+    """The convergence rule for boundary's default steps (or `steps`): 4x the steps moves each model's median
+    ||d||^2/D by less than `tolerance`. Returns one failure line per model that breaks it (empty: converged)."""
+    steps = steps or get_evaluator("boundary").params.steps
+    failures = []
+    for name, model in models.items():
+        low, high = (cell(model, "boundary", "best", s, x, y)["median_mse"] for s in (steps, 4 * steps))
+        ratio = high / low
+        print(f"{name}: boundary {steps} steps {low:.5f}, {4 * steps} steps {high:.5f}, ratio {ratio:.3f}", flush=True)
+        if not abs(ratio - 1) < tolerance:
+            failures.append(
+                f"{name}: 4x the steps moved the median ||d||^2/D by {ratio - 1:+.1%} (limit {tolerance:.0%})"
+            )
+    return failures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--attack", action="append", choices=sorted(LADDERS), help="default: both")
@@ -81,12 +101,21 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=Path("runs/bench-minimal"), help="folder of the two models")
     parser.add_argument("--json", type=Path, help="append every cell here as JSON lines")
     parser.add_argument("--threads", type=int, help="torch threads (1 is faster for a few images on a busy CPU)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only check that boundary's default steps (or --steps N) are converged; exit 1 if not",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     models = quick_models(args.models)
     x_np, y_np = evaluation_images("mnist-5k", "gray", args.n_images, seed=0)
     x, y = torch.from_numpy(x_np).float() / 255, torch.from_numpy(y_np)
+    if args.check:
+        failures = check_converged(models, x, y, int(args.steps) if args.steps else None)
+        print("\n".join(failures) or "converged: 4x the default steps moves both medians by less than 15%")
+        sys.exit(1 if failures else 0)
     rows: list[dict[str, Any]] = []
     for attack in args.attack or sorted(LADDERS):
         ladder = [int(s) for s in args.steps.split(",")] if args.steps else LADDERS[attack]

@@ -11,11 +11,8 @@ import pytest
 import torch
 
 from sthlib.evaluate import get_evaluator
-from sthlib.evaluate.classifier import evaluation_images
 from sthlib.evaluate.minimal import Boundary, boundary_search, nearest_other_class, perturbation_scores
 from sthlib.evaluate.results import PerturbationReport, PerturbationSummary, RepeatSummary
-
-CONVERGENCE_IMAGES = 20  # the first of bench/bench_minimal.py's images (it uses 100); cost is mostly per step
 
 
 def test_binary_search_never_moves_away_and_stays_adversarial(target, mnist_eval):
@@ -133,40 +130,29 @@ def test_a_report_round_trips_through_json_with_nulls(target, mnist_eval):
         PerturbationSummary.from_dict({"success_rate": 1.0, "median_mse": 0.1, "median_l2": 1, "median_linf": 1})
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny batches: torch's second thread costs more than it gives (10x slower when the CPU is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _bench_minimal():
+    """bench/bench_minimal.py, imported as a module (bench/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "bench" / "bench_minimal.py"
+    spec = importlib.util.spec_from_file_location("bench_minimal", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-@pytest.fixture(scope="module")
-def quick_models(tmp_path_factory):
-    """The quick preset and its unregularized twin, as bench/bench_minimal.py trains them (3 epochs each)."""
-    from sthlib.evaluate import load_classifier
-    from sthlib.specs import preset
-    from sthlib.train import Trainer
-
-    folder, models = tmp_path_factory.mktemp("quick"), []
-    for name, changes in (("unregularized", {"reg.alpha": 0.0}), ("regularized", {})):
-        trainer = Trainer(preset("quick", **changes))
-        trainer.fit()
-        trainer.save_best(folder / f"{name}.safetensors")
-        models.append(load_classifier(folder / f"{name}.safetensors").classifier)
-    return models
-
-
-@pytest.mark.slow
-def test_the_default_boundary_steps_are_converged(quick_models, one_thread):
-    """Quadrupling the default steps moves the median ||delta||^2/D by less than 15% on both quick models, as
-    bench/bench_minimal.py measured on 100 images (here fewer: the cost is per step, about 4 minutes in all).
-    HopSkipJump's default is not converged by this rule (bench/README.md) and is not tested here."""
-    x, y = evaluation_images("mnist-5k", "gray", CONVERGENCE_IMAGES, seed=0)
-    x, y = torch.from_numpy(x).float() / 255, torch.from_numpy(y)
-    default = get_evaluator("boundary").params.steps
-    for model in quick_models:
-        scores = [get_evaluator("boundary", steps=steps, repeats=1).run(model, x, y, "mnist-5k")[0].summary.score
-                  for steps in (default, 4 * default)]  # fmt: skip
-        assert abs(scores[1] / scores[0] - 1) < 0.15, scores
+def test_the_convergence_check_flags_a_model_whose_score_still_moves(monkeypatch, target, mnist_eval):
+    """That the default boundary steps are converged is measured by `bench/bench_minimal.py --check` (both quick
+    models, 20 images, 6400 vs 25600 steps: ~17 minutes on this CPU, too long for the suite; its table is in
+    bench/README.md). Here: its rule, on made-up medians, and one real run of it on a tiny budget."""
+    bench = _bench_minimal()
+    medians = {("a", 100): 0.010, ("a", 400): 0.0092, ("b", 100): 0.010, ("b", 400): 0.0080}
+    real_cell = bench.cell
+    monkeypatch.setattr(bench, "cell", lambda model, attack, start, steps, x, y: {"median_mse": medians[model, steps]})
+    failures = bench.check_converged({"a": "a", "b": "b"}, None, None, steps=100)
+    assert len(failures) == 1 and failures[0].startswith("b: 4x the steps moved the median ||d||^2/D by -20.0%")
+    monkeypatch.setattr(bench, "cell", real_cell)
+    x, y = mnist_eval
+    assert bench.check_converged({"target": target.classifier}, x[:4], y[:4], steps=2, tolerance=math.inf) == []
