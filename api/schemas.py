@@ -101,6 +101,8 @@ class JobPublic(BaseModel):
     device: str | None
     error: JobError | None
     model_id: str | None = None
+    label: str | None = Field(None, description="what it is in a few words: a training's setting and seed, an "
+                              "evaluation's model and evaluators, a sweep's grid; null: unreadable spec")  # fmt: skip
     parent_id: str | None = Field(None, description="the sweep this job belongs to")
     setting: str | None = Field(None, description="the setting of the model it trains or evaluates")
     result: dict[str, Any] | None = Field(None, description="sweeps: every setting's R0, R0/U0, AUC; the selected")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from api.deps import QueueDep, SessionDep, UserDep, require_owner
 from api.errors import ApiError, invalid, not_found, responses
 from api.inputs import INT32_MAX, Name, check_name
+from api.job_labels import job_labels
 from api.queue import JobQueue
 from api.schemas import (
     EvalJobCreate,
@@ -45,17 +46,21 @@ JSON = "application/json"
 RECONNECT_MS = 1000  # sent when the server drains: clients reconnect after this long
 
 
-def job_public(session: Session, job: Job, model_ids: dict[str, str] | None = None) -> JobPublic:
-    """`model_ids` (job id -> model id) lets a list answer from one query instead of one per job."""
+def job_public(session: Session, job: Job, model_ids: dict[str, str] | None = None,
+               labels: dict[str, str] | None = None) -> JobPublic:  # fmt: skip
+    """`model_ids` (job id -> model id) and `labels` (job id -> label) let a list answer from one query each
+    instead of one per job."""
     if model_ids is None:
         model_ids = _model_ids(session, [job.id])
+    if labels is None:
+        labels = job_labels(session, [job])
     model_id = model_ids.get(job.id)
     error = JobError(code=job.error_code, message=job.error_message) if job.error_code else None
     return JobPublic(id=job.id, kind=job.kind, status=job.status, owner=job.owner.name, spec=job.spec,
                      progress=job.progress, cancel_requested=job.cancel_requested, attempts=job.attempts,
                      worker=job.worker, device=job.device, error=error, model_id=model_id,
-                     parent_id=job.parent_id, setting=job.setting, result=job.result, created_at=job.created_at,
-                     started_at=job.started_at, finished_at=job.finished_at)  # fmt: skip
+                     label=labels.get(job.id), parent_id=job.parent_id, setting=job.setting, result=job.result,
+                     created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)  # fmt: skip
 
 
 def _model_ids(session: Session, job_ids: list[str]) -> dict[str, str]:
@@ -198,8 +203,8 @@ def _page(session: Session, status: JobStatus | None, kind: JobKind | None, owne
     jobs = list(session.scalars(query).unique())
     more = len(jobs) > page_size
     jobs = jobs[:page_size]
-    model_ids = _model_ids(session, [j.id for j in jobs])
-    return JobPage(items=[job_public(session, j, model_ids) for j in jobs],
+    model_ids, labels = _model_ids(session, [j.id for j in jobs]), job_labels(session, jobs)
+    return JobPage(items=[job_public(session, j, model_ids, labels) for j in jobs],
                    next_page_token=_page_token(jobs[-1]) if more else None).model_dump_json().encode()  # fmt: skip
 
 

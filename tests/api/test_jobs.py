@@ -2,7 +2,7 @@ import json
 
 from store.db import session_scope
 from store.jobs import log_line, transition
-from store.models import Job, JobStatus
+from store.models import Job, JobKind, JobStatus
 from tests.api.conftest import auth
 
 QUICK = {"preset": "quick", "spec": {"epochs": 1}}
@@ -123,3 +123,57 @@ def test_metrics_show_the_job_table_and_the_requests(client):
     assert 'sth_http_requests_total{method="POST",route="/v1/train-jobs",status="201"} 2.0' in text
     assert 'sth_http_requests_total{method="GET",route="/v1/jobs/{job_id}",status="404"} 1.0' in text
     assert "sth_http_request_seconds_bucket" in text and "process_cpu_seconds_total" in text
+
+
+def test_each_listed_job_says_what_it_is_and_model_names_cost_one_query(client):
+    from sqlalchemy import event
+
+    from store.keys import find_user
+    from tests.api.conftest import stored_model
+
+    headers = auth(client)
+    client.post("/v1/train-jobs", json={"preset": "quick", "spec": {"epochs": 1, "seed": 3}}, headers=headers)
+    sweep = {"preset": "quick", "spec": {"epochs": 2}, "grid": {"reg.alpha": [0.1, 1.0], "reg.threshold": [0.2, 0.8]},
+             "seeds": [0, 1], "evaluators": [{"name": "gaussian"}]}  # fmt: skip
+    sweep_id = client.post("/v1/sweeps", json=sweep, headers=headers).json()["id"]
+    with session_scope(client.settings.database_url) as session:
+        alice = find_user(session, "alice")
+        models = [stored_model(session, alice.id, f"m{i}").id for i in range(3)]
+        session.add(Job(kind=JobKind.train, owner_id=alice.id, spec={"old": 1}, spec_hash="0" * 64))  # unreadable
+    calls = [{"name": "gaussian"}, {"name": "boundary"}]
+    for model_id in models[:1]:
+        client.post("/v1/eval-jobs", json={"model_id": model_id, "evaluators": calls}, headers=headers)
+    engine = client.app.state.sessions.kw["bind"]
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    def listed(page_size: int) -> dict[str, list]:  # each page size its own key: no page reused from the cache
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            items = client.get("/v1/jobs", params={"page_size": page_size}, headers=headers).json()["items"]
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        labels: dict[str, list] = {}
+        for job in items:
+            labels.setdefault(job["kind"], []).append(job["label"])
+        return labels
+
+    first = listed(100)
+    one_eval = len(statements)
+    assert first["evaluate"] == ["m0: gaussian, boundary"]
+    assert first["sweep"] == ["small_cnn mnist-5k e2: reg.alpha 0.1|1 x reg.threshold 0.2|0.8, 2 seeds, by gaussian"]
+    assert None in first["train"]  # the unreadable spec
+    assert "small_cnn mnist-5k a0.1 Th0.2 e1 seed 3" in first["train"]
+    assert "small_cnn mnist-5k a1 Th0.8 e2 seed 1" in first["train"]  # a sweep's child
+    assert "small_cnn mnist-5k a0 e2 seed 0" in first["train"]  # its baseline
+    for model_id in models[1:]:
+        client.post("/v1/eval-jobs", json={"model_id": model_id, "evaluators": calls[:1]}, headers=headers)
+    client.patch(f"/v1/models/{models[0]}", json={"name": "renamed"}, headers=headers)
+    again = listed(99)
+    assert len(statements) == one_eval  # three evaluations of three models: still one query for their names
+    assert sorted(again["evaluate"]) == ["m1: gaussian", "m2: gaussian", "renamed: gaussian, boundary"]
+    job = client.get(f"/v1/jobs/{sweep_id}", headers=headers).json()
+    assert job["label"] == first["sweep"][0]
