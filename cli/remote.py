@@ -307,8 +307,8 @@ def _compare_table(data: dict[str, Any]) -> Table:
     curve = data["kind"] == "curve"
     last = {g["points"][-1]["strength"] for g in data["groups"] if g.get("points")} if curve else set()
     at = f"acc at {next(iter(last)):g}" if len(last) == 1 else "at max"
-    table = Table(Column("model" if data["group_by"] == "model" else "setting", ratio=1), "n", "R0", "R0/U0",
-                  *(("AUC", at) if curve else ("score", "success")),
+    first = Column("model" if data["group_by"] == "model" else "setting", ratio=1, overflow="fold")
+    table = Table(first, "n", "R0", "R0/U0", *(("AUC", at) if curve else ("score", "success")),
                   title=f"{data['evaluator']}: per {data['group_by']}",
                   caption="mean over the group's models (seeds) +- half-width of the 95% Student t interval (none "
                   "for n = 1); R0 clean accuracy, U0 its unregularized twin's; " + (

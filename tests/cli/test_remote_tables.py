@@ -14,6 +14,7 @@ from store.jobs import log_line
 from store.models import Job, JobStatus
 from tests.api.conftest import auth, client  # noqa: F401  (the API fixture)
 from tests.api.test_compare import world  # noqa: F401
+from tests.tables import table_rows
 from tests.worker.test_sweep import SWEEP
 
 runner = CliRunner()
@@ -75,21 +76,6 @@ def test_logs_show_their_own_times_and_retry_queues_again(sth, client):  # noqa:
     assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=auth(client)).json()["status"] == JobStatus.cancelled
     again = sth("retry", job["id"]).strip()
     assert len(again) == 32 and again != job["id"]
-
-
-def table_rows(text):
-    """A rich table's body as {first column (its wrapped lines joined): the other cells}."""
-    rows: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        if not line.startswith("│"):
-            continue
-        first, *cells = (c.strip() for c in line.split("│")[1:-1])
-        if cells[0]:  # a new row (the n column is never wrapped)
-            key, rows[first] = first, cells
-        else:
-            rows[f"{key} {first}".strip()] = rows.pop(key)
-            key = f"{key} {first}".strip()
-    return rows
 
 
 def test_compare_as_a_table_gives_each_setting_its_mean_interval_and_r0_u0(sth, world):  # noqa: F811

@@ -124,11 +124,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_serve(folder: Path) -> tuple[subprocess.Popen, dict[str, str]]:
-    """`sth serve` (API + one worker) in a subprocess on its own SQLite, broker and data folders; waits until ready."""
+def launch_serve(folder: Path, threads: int = 1) -> tuple[subprocess.Popen, dict[str, str]]:
+    """`sth serve` (API + one worker) in a subprocess on its own SQLite, broker and data folders; waits until ready.
+    `threads`: torch's CPU threads (OMP_NUM_THREADS)."""
     port = _free_port()
     env = {**os.environ, "STH_DATABASE_URL": f"sqlite:///{folder / 'sth.db'}",
-           "STH_BROKER_URL": f"filesystem://{folder / 'broker'}", "OMP_NUM_THREADS": "1",
+           "STH_BROKER_URL": f"filesystem://{folder / 'broker'}", "OMP_NUM_THREADS": str(threads),
            "STH_DATA_DIR": str(folder / "data"), "STH_MAX_DATASET_BYTES": str(8 << 20)}  # fmt: skip
     log = (folder / "serve.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env,
