@@ -132,8 +132,8 @@ def _succeeded(job_id: str) -> None:
     """--wait: follow the job; a job that did not succeed ends the command (exit 1) with its error."""
     status = _follow(job_id)
     if status != "succeeded":
-        error = call("GET", f"/v1/jobs/{job_id}").json().get("error") or ""
-        err.print(f"[red]error:[/red] job {job_id} {status} {error}".rstrip(), highlight=False)
+        error = call("GET", f"/v1/jobs/{job_id}").json().get("error") or {}
+        err.print(f"[red]error:[/red] job {job_id} {status}: {error.get('message', '')}".rstrip(": "), highlight=False)
         raise typer.Exit(1)
 
 

@@ -95,3 +95,23 @@ def test_compare_as_a_table_gives_each_setting_its_mean_interval_and_r0_u0(sth, 
     assert "95% Student t" in flat and f"without a result: {world['lone'][:8]}" in flat
     boundary = sth("compare", "--sweep", world["sweep"], "-e", "boundary", "--group-by", "setting", "--format", "table")
     assert "0.01200+-" in boundary and "success" in boundary
+
+
+def test_wait_prints_the_model_only_when_the_job_succeeded(client, monkeypatch):  # noqa: F811
+    """--wait follows the job (here: a stub that reports its end) and then prints what the next line needs."""
+    monkeypatch.setattr(cli.remote, "client", lambda: InProcess(client, "alice"))
+    ended = {}
+
+    def follow(job_id):
+        with session_scope(client.settings.database_url) as session:
+            job = session.get(Job, job_id)
+            job.status, job.error_code, job.error_message = ended["status"], "train_failed", ended.get("error")
+        return ended["status"]
+
+    monkeypatch.setattr(cli.remote, "_follow", follow)
+    ended.update(status=JobStatus.failed, error="CUDA out of memory")
+    failed = runner.invoke(app, ["remote", "train", "--wait"])
+    assert failed.exit_code == 1 and "failed: CUDA out of memory" in failed.output and not failed.stdout.strip()
+    ended.update(status=JobStatus.succeeded, error=None)
+    job = runner.invoke(app, ["remote", "evaluate", "0" * 32, "-a", "gaussian", "--wait"])
+    assert job.exit_code == 1 and "404" in job.output  # no such model: refused before anything is followed
