@@ -32,7 +32,13 @@ function toast(message, ok = false) {
   toast.timer = setTimeout(() => { box.hidden = true; }, ok ? 4000 : 10000);
 }
 
-class ApiError extends Error {}
+// An error to show the user; `details` as the API sent them (a 422 names the field: details.field)
+class ApiError extends Error {
+  constructor(message, details = null) {
+    super(message);
+    this.details = details;
+  }
+}
 
 async function api(path, options = {}) {
   const headers = { ...(options.headers || {}), Authorization: `Bearer ${key}` };
@@ -43,11 +49,12 @@ async function api(path, options = {}) {
   }
   if (!response.ok) {
     let message = response.statusText;
+    let details = null;
     try {
       const body = await response.json();
-      message = body.error.message;
+      ({ message, details } = body.error);
     } catch (_) { /* not an error body */ }
-    throw new ApiError(`${response.status}: ${message}`);
+    throw new ApiError(`${response.status}: ${message}`, details);
   }
   return response;
 }
@@ -112,6 +119,7 @@ async function showTab(name) {
 }
 
 // ---- jobs ------------------------------------------------------------------------------------------------------
+const WIDE = 1200; // px: from here the details show beside their list (style.css says the same)
 const short = (id) => (id ? id.slice(0, 8) : "");
 const canChange = (job) => me && (me.role === "admin" || job.owner === me.name);
 
@@ -124,34 +132,41 @@ function progressCell(job) {
   if (p.epoch) parts.push(`epoch ${p.epoch}`);
   if (p.step && p.steps) parts.push(`step ${p.step}/${p.steps}`);
   if (p.eta_s && job.status === "running") parts.push(p.eta_s >= 60 ? `ETA ${Math.round(p.eta_s / 60)} min` : `ETA ${p.eta_s} s`);
-  return el("td", {}, bar, " ", parts.join(" "));
+  return el("td", { className: "progress" }, bar, " ", parts.join(" "));
 }
+
+let parentFilter = null; // a sweep's id: the list shows its children only
 
 async function loadJobs() {
   const params = new URLSearchParams({ page_size: "100" });
   if ($("#f-status").value) params.set("status", $("#f-status").value);
   if ($("#f-kind").value) params.set("kind", $("#f-kind").value);
   if ($("#f-mine").checked) params.set("owner", me.name);
+  if (parentFilter) params.set("parent_id", parentFilter);
+  $("#f-parent").hidden = !parentFilter;
+  $("#f-parent-id").textContent = short(parentFilter);
   const [page, running] = await Promise.all([
     getJSON(`/v1/jobs?${params}`), getJSON("/v1/jobs?status=running&page_size=200"),
   ]);
-  const rows = page.items.map((job) => el("tr", { "data-job": job.id },
+  const opened = $("#job-detail").hidden ? null : $("#job-detail").dataset.job;
+  const rows = page.items.map((job) => el("tr", { "data-job": job.id, className: job.id === opened ? "opened" : "" },
     el("td", { className: "id", title: job.id }, short(job.id)),
-    el("td", {}, job.kind, job.parent_id ? ` (of ${short(job.parent_id)})` : ""),
+    el("td", { className: "kind" }, job.kind, job.parent_id ? el("span", { className: "sub", title: job.parent_id }, `of sweep ${short(job.parent_id)}`) : ""),
+    el("td", { className: "what", title: job.label || "" }, job.label || ""),
     el("td", {}, el("span", { className: `status status-${job.status}` }, job.status),
       job.error ? ` ${job.error.message || ""}`.slice(0, 80) : ""),
-    el("td", {}, job.owner),
+    el("td", { className: "secondary" }, job.owner),
     progressCell(job),
-    el("td", {}, [job.worker, job.device].filter(Boolean).join(" / ")),
-    el("td", {}, new Date(job.created_at).toLocaleString()),
+    el("td", { className: "secondary" }, [job.worker, job.device].filter(Boolean).join(" / ")),
+    el("td", { className: "secondary" }, new Date(job.created_at).toLocaleString()),
     el("td", {},
-      el("button", { onclick: reportErrors(() => openJob(job.id)) }, "details"),
+      el("button", { onclick: reportErrors(() => openJob(job.id)) }, job.kind === "sweep" ? "sweep page" : "details"),
       canChange(job) && ["queued", "running"].includes(job.status) && !job.cancel_requested
         ? el("button", { onclick: reportErrors(async () => { await api(`/v1/jobs/${job.id}/cancel`, { method: "POST" }); await loadJobs(); }) }, "cancel") : "",
       canChange(job) && ["failed", "cancelled"].includes(job.status)
         ? el("button", { onclick: reportErrors(async () => { const again = await postJSON(`/v1/jobs/${job.id}/retry`, {}); toast(`queued ${again.id}`, true); await loadJobs(); }) }, "retry") : ""),
   ));
-  $("#jobs tbody").replaceChildren(...rows);
+  $("#jobs tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 9 }, "no job matches"))]));
   const gpus = running.items.filter((job) => job.kind !== "sweep").map((job) => el("tr", {},
     el("td", {}, job.worker || "?"), el("td", {}, job.device || "?"), el("td", {}, job.owner),
     el("td", { className: "id", title: job.id }, `${job.kind} ${short(job.id)}`), progressCell(job)));
@@ -160,26 +175,51 @@ async function loadJobs() {
   $("#gpus tbody").replaceChildren(...(gpus.length ? gpus : [el("tr", {}, el("td", { colspan: 5 }, "idle: no job is running"))]));
 }
 
-function sweepTable(result) {
-  const rows = [result.baseline, ...result.settings].map((row) => el("tr",
-    { className: result.selected && JSON.stringify(row.values) === JSON.stringify(result.selected.values) ? "selected-row" : "" },
-    el("td", {}, Object.keys(row.values).length ? JSON.stringify(row.values) : "baseline (alpha 0)"),
-    el("td", {}, row.models.length), el("td", {}, row.r0.toFixed(4)), el("td", {}, row.r0_u0.toFixed(3)),
-    el("td", {}, row.auc.toFixed(4)), el("td", {}, row.eligible ? "yes" : "no")));
-  return el("div", {},
-    el("p", {}, `U0 = ${result.u0.toFixed(4)}; selected: `,
-      result.selected ? JSON.stringify(result.selected.values) : `none keeps R0/U0 >= ${result.min_r0_u0}`,
-      result.source_model ? `; transfer_fgsm's source model: ${result.source_model}` : ""),
-    el("table", {}, el("thead", {}, el("tr", {}, ...["setting", "models", "R0", "R0/U0", `AUC ${result.select_by}`, "eligible"].map((h) => el("th", {}, h)))),
-      el("tbody", {}, ...rows)));
+async function showChildren(sweepId) {
+  parentFilter = sweepId;
+  $("#f-kind").value = "";
+  await loadJobs();
+  $("#jobs").scrollIntoView({ block: "nearest" });
 }
 
+async function openModelPage(modelId) {
+  await showTab("models");
+  await openModel(modelId);
+}
+
+// Status, progress bar and (for a sweep) its children done, as the list and the event stream say
+function progressLine(job) {
+  const p = job.progress || {};
+  return [el("span", { className: `status status-${job.status}` }, job.status), " ", ...progressCell(job).childNodes,
+    p.jobs ? `; ${p.done} of ${p.jobs} child jobs done` : ""];
+}
+
+// What a job is and where it ran: the first lines of its page
+function jobFacts(job) {
+  const when = (t) => (t ? new Date(t).toLocaleString() : "");
+  const model = job.model_id || (job.kind === "evaluate" ? job.spec.model_id : null);
+  return el("dl", { className: "facts" },
+    el("dt", {}, "what"), el("dd", {}, `${job.kind}: ${job.label || "(a spec this server no longer reads)"}`),
+    el("dt", {}, "owner"), el("dd", {}, job.owner),
+    job.kind === "sweep" ? "" : [el("dt", {}, "ran on"), el("dd", {}, [job.worker, job.device].filter(Boolean).join(" / ") || "not yet")],
+    el("dt", {}, "created"), el("dd", {}, when(job.created_at), job.finished_at ? `, finished ${when(job.finished_at)}` : ""),
+    job.parent_id ? [el("dt", {}, "sweep"), el("dd", {}, el("button", { className: "link", onclick: reportErrors(() => openJob(job.parent_id)) }, job.parent_id))] : "",
+    model ? [el("dt", {}, job.kind === "train" ? "trained" : "model"),
+      el("dd", {}, el("button", { className: "link", onclick: reportErrors(() => openModelPage(model)) }, model))] : "");
+}
+
+// The job's page; returns the job as it was read
 async function renderResult(jobId) {
   const job = await getJSON(`/v1/jobs/${jobId}`);
-  const parts = [el("p", {}, `${job.kind}, ${job.status}`, job.model_id ? `, model ${job.model_id}` : "",
-    job.error ? `: ${job.error.message}` : "")];
-  if (job.result) parts.push(sweepTable(job.result));
+  const parts = [jobFacts(job)];
+  if (job.error) parts.push(el("p", { className: "error-text" }, `${job.error.code}: ${job.error.message}`));
+  parts.push(el("p", { id: "detail-progress" }, progressLine(job)));
+  if (job.kind === "sweep") parts.push(...sweepPage(job));
+  parts.push(el("details", {}, el("summary", {}, "spec"), el("pre", {}, JSON.stringify(job.spec, null, 2))));
+  $("#detail-title").textContent = job.kind === "sweep" ? "Sweep" : "Job";
   $("#detail-result").replaceChildren(...parts);
+  if (job.kind === "sweep") await initSweepPage(job);
+  return job;
 }
 
 async function openJob(jobId) {
@@ -187,9 +227,14 @@ async function openJob(jobId) {
   follow = new AbortController();
   const { signal } = follow;
   $("#job-detail").hidden = false;
+  $("#job-detail").dataset.job = jobId;
+  $("#jobs-split").classList.add("open");
+  for (const row of document.querySelectorAll("#jobs tbody tr")) row.classList.toggle("opened", row.dataset.job === jobId);
   $("#detail-id").textContent = jobId;
   $("#detail-log").textContent = "";
-  await renderResult(jobId);
+  const { status } = await renderResult(jobId);
+  const drawnFinished = ["succeeded", "failed", "cancelled"].includes(status); // its "end" event changes nothing
+  if (window.innerWidth < WIDE) $("#job-detail").scrollIntoView({ block: "start" });
   // a stream that ends without "end" (the server drains or restarts) is resumed from the last log line seen
   let lastId = "";
   let retryMs = 1000;
@@ -217,10 +262,13 @@ async function openJob(jobId) {
             else if (line.startsWith("retry: ")) retryMs = Number(line.slice(7)) || retryMs;
           }
           const payload = data ? JSON.parse(data) : {};
+          if (event === "progress" && $("#detail-progress")) {
+            $("#detail-progress").replaceChildren(...progressLine(payload));
+          }
           if (event === "log") $("#detail-log").append(`${payload.at.slice(11, 19)} ${payload.level === "error" ? "ERROR " : ""}${payload.message}\n`);
           if (event === "end") {
             ended = true;
-            await renderResult(jobId);
+            if (!drawnFinished) await renderResult(jobId);
           }
         }
       }
@@ -267,12 +315,13 @@ async function downloadModel(model) {
 
 async function loadModels() {
   const models = await getJSON("/v1/models");
-  $("#models tbody").replaceChildren(...models.map((m) => el("tr", {},
+  const opened = $("#model-page").hidden ? null : $("#model-page").dataset.model;
+  $("#models tbody").replaceChildren(...models.map((m) => el("tr", { "data-model": m.id, className: m.id === opened ? "opened" : "" },
     el("td", {}, el("input", { type: "checkbox", className: "pick", value: m.id, "aria-label": `select ${m.name}` })),
-    el("td", { title: m.id }, el("button", { className: "link", onclick: reportErrors(() => openModel(m.id)) }, m.name)),
-    el("td", { title: m.setting || "" }, m.setting_label || `${m.arch} ${m.dataset}`), el("td", {}, m.seed ?? ""),
+    el("td", { title: m.id, className: "wrap" }, el("button", { className: "link", onclick: reportErrors(() => openModel(m.id)) }, m.name)),
+    el("td", { title: m.setting || "", className: "wrap" }, m.setting_label || `${m.arch} ${m.dataset}`), el("td", {}, m.seed ?? ""),
     el("td", {}, m.owner), el("td", {}, m.metrics.test_acc === undefined ? "" : m.metrics.test_acc.toFixed(4)),
-    el("td", {}, m.origin), el("td", {}, new Date(m.created_at).toLocaleString()),
+    el("td", { className: "secondary" }, m.origin), el("td", { className: "secondary" }, new Date(m.created_at).toLocaleString()),
     el("td", {}, el("button", { onclick: reportErrors(() => downloadModel(m)) }, "download")))));
   fillSelect($("#compare-evaluator"), evaluators.map((e) => e.name), "gaussian");
 }
@@ -288,6 +337,8 @@ async function openModel(modelId) {
   const m = await getJSON(`/v1/models/${modelId}`);
   $("#model-page").hidden = false;
   $("#model-page").dataset.model = m.id;
+  $("#models-split").classList.add("open");
+  for (const row of document.querySelectorAll("#models tbody tr")) row.classList.toggle("opened", row.dataset.model === m.id);
   $("#model-title").textContent = `${m.name} (${m.id})`;
   const best = m.best_epoch === null ? "" : `, kept epoch ${m.best_epoch}`;
   $("#model-summary").textContent = `${m.setting_label || m.arch} seed ${m.seed ?? "?"}, setting ${m.setting || "none"}` +
@@ -302,6 +353,7 @@ async function openModel(modelId) {
   if (figure.src) URL.revokeObjectURL(figure.src);
   figure.hidden = !m.history.length;
   if (m.history.length) figure.src = URL.createObjectURL(await (await api(`/v1/models/${m.id}/history?format=png`)).blob());
+  if (window.innerWidth < WIDE) $("#model-page").scrollIntoView({ block: "start" });
   $("#model-results tbody").replaceChildren(...(m.results.length ? m.results.map((r) => el("tr", {},
     el("td", {}, r.evaluator), el("td", {}, r.label), el("td", {}, r.kind), el("td", {}, headline(r.headline)),
     el("td", {}, new Date(r.created_at).toLocaleString()))) : [el("tr", {}, el("td", { colspan: 5 }, "no result yet: evaluate it (Submit)"))]));
@@ -356,6 +408,7 @@ async function loadSubmit() {
   const [presets, models] = await Promise.all([getJSON("/v1/presets"), getJSON("/v1/models")]);
   fillSelect($("#train-preset"), Object.keys(presets), "quick");
   const options = models.map((m) => el("option", { value: m.id }, `${m.name} (${m.owner})`));
+  loadSweepForm(Object.keys(presets), options);
   $("#eval-model").replaceChildren(...options);
   $("#eval-source").replaceChildren(el("option", { value: "" }, "none"), ...options.map((o) => o.cloneNode(true)));
   if (!$("#eval-evaluators input")) {
@@ -393,7 +446,7 @@ async function loadDatasets() {
   $("#datasets tbody").replaceChildren(...datasets.map((d) => el("tr", {},
     el("td", {}, d.name), el("td", {}, d.origin), el("td", {}, d.classes),
     el("td", {}, `${d.channels} x ${d.size} x ${d.size}`), el("td", {}, d.available ? "yes" : "no"),
-    el("td", { title: (d.searched || []).join("\n") }, d.origin === "uploaded" ? `uploaded by ${d.owner}` : (d.available ? d.location : d.how_to_provide)))));
+    el("td", { title: (d.searched || []).join("\n"), className: "long" }, d.origin === "uploaded" ? `uploaded by ${d.owner}` : (d.available ? d.location : d.how_to_provide)))));
   fillSelect($("#sim-dataset"), datasets.filter((d) => d.available).map((d) => d.name));
 }
 
@@ -410,18 +463,16 @@ async function uploadDataset(event) {
 async function similarity(event) {
   event.preventDefault();
   const params = new URLSearchParams({ threshold: $("#sim-threshold").value, images: $("#sim-images").value });
+  if ($("#sim-low").value) params.set("threshold_low", $("#sim-low").value);
   const s = await getJSON(`/v1/datasets/${encodeURIComponent($("#sim-dataset").value)}/similarity?${params}`);
-  const peak = Math.max(...s.counts, 1);
-  const bars = s.counts.map((count, i) => el("span", {
-    style: `height: ${(100 * count / peak).toFixed(1)}%`, title: `S in [${s.bin_edges[i]}, ${s.bin_edges[i + 1]}): ${count} pairs`,
-  }));
   const fractions = Object.entries(s.selected_fraction).map(([variant, f]) => el("tr", {}, el("td", {}, variant), el("td", {}, f.toFixed(4))));
   const targets = Object.entries(s.target_fraction).map(([t, f]) => el("tr", {}, el("td", {}, `target ${t}`), el("td", {}, f.toFixed(4))));
+  const low = s.threshold_low === null ? "" : `, Th2 = ${s.threshold_low}`;
   $("#similarity").replaceChildren(
-    el("p", {}, `${s.dataset}: ${s.n} images, ${s.pairs} pairs${s.exact ? "" : ` (estimated from ${s.sampled})`}, Th = ${s.threshold}`),
-    el("div", { className: "hist", role: "img", "aria-label": "histogram of S over [-1, 1]" }, ...bars),
-    el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "variant / target"), el("th", {}, "fraction of pairs"))),
-      el("tbody", {}, ...fractions, ...targets)));
+    el("p", {}, `${s.dataset}: ${s.n} images, ${s.pairs} pairs${s.exact ? "" : ` (estimated from ${s.sampled})`}, Th = ${s.threshold}${low}`),
+    el("div", { className: "sim-row" }, similarityFigure(s),
+      el("table", { className: "sim-table" }, el("thead", {}, el("tr", {}, el("th", {}, "variant / target"), el("th", {}, "fraction of pairs"))),
+        el("tbody", {}, ...fractions, ...targets))));
 }
 
 // ---- wiring ----------------------------------------------------------------------------------------------------
@@ -437,13 +488,19 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", reportErrors(() => (me ? showTab(button.dataset.tab) : null)));
   }
   for (const id of ["#f-status", "#f-kind", "#f-mine"]) $(id).addEventListener("change", reportErrors(loadJobs));
-  $("#detail-close").addEventListener("click", () => { if (follow) follow.abort(); $("#job-detail").hidden = true; });
+  $("#detail-close").addEventListener("click", () => {
+    if (follow) follow.abort();
+    $("#job-detail").hidden = true;
+    $("#jobs-split").classList.remove("open");
+  });
+  $("#f-parent-clear").addEventListener("click", reportErrors(() => { parentFilter = null; return loadJobs(); }));
   $("#compare").addEventListener("click", reportErrors(compare));
-  $("#model-close").addEventListener("click", () => { $("#model-page").hidden = true; });
+  $("#model-close").addEventListener("click", () => { $("#model-page").hidden = true; $("#models-split").classList.remove("open"); });
   $("#model-form").addEventListener("submit", reportErrors(saveModel));
   $("#compare-csv").addEventListener("click", reportErrors(compareCsv));
   $("#train-form").addEventListener("submit", reportErrors(submitTrain));
   $("#eval-form").addEventListener("submit", reportErrors(submitEval));
+  $("#sweep-form").addEventListener("submit", reportErrors(submitSweep));
   $("#upload-form").addEventListener("submit", reportErrors(uploadDataset));
   $("#similarity-form").addEventListener("submit", reportErrors(similarity));
   setInterval(() => {
