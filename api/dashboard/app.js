@@ -396,11 +396,12 @@ async function compareCsv() {
 }
 
 // ---- submit ----------------------------------------------------------------------------------------------------
-function parseJSON(text, what) {
+// `field`: the request field the text becomes, named in the error as a 422 would
+function parseJSON(text, what, field = null) {
   try {
     return JSON.parse(text || "{}");
   } catch (error) {
-    throw new ApiError(`${what} is not valid JSON: ${error.message}`);
+    throw new ApiError(`${what} is not valid JSON: ${error.message}`, field ? { field } : null);
   }
 }
 

@@ -7,7 +7,7 @@
 // true; else the text itself, so that dataset names need no quotes)
 function parseGrid(text) {
   const trimmed = text.trim();
-  if (trimmed.startsWith("{")) return parseJSON(trimmed, "grid");
+  if (trimmed.startsWith("{")) return parseJSON(trimmed, "grid", "grid");
   const grid = {};
   for (const line of trimmed.split("\n").map((l) => l.trim()).filter(Boolean)) {
     const match = line.match(/^([\w.]+)\s*[=:]\s*(.*)$/);
@@ -51,29 +51,36 @@ function showSweepError(error) {
   box.hidden = false;
 }
 
+// The request from the form; ApiError (details.field naming the input) for what cannot be sent
+function sweepRequest() {
+  const params = parseJSON($("#sweep-params").value, "parameters", "evaluators");
+  const names = [...document.querySelectorAll("#sweep-evaluators input:checked")].map((box) => box.value);
+  if (!names.length) throw new ApiError("choose at least one evaluator", { field: "evaluators" });
+  const source = $("#sweep-source").value || null;
+  const sourced = new Set(evaluators.filter((e) => e.sourced).map((e) => e.name));
+  return {
+    preset: $("#sweep-preset").value, spec: parseJSON($("#sweep-spec").value, "base changes", "spec"),
+    grid: parseGrid($("#sweep-grid").value), seeds: parseSeeds($("#sweep-seeds").value),
+    evaluators: names.map((name) => ({ name, params: params[name] || {}, source_model_id: sourced.has(name) ? source : null })),
+    select_by: $("#sweep-select-by").value || null, min_r0_u0: Number($("#sweep-min").value),
+  };
+}
+
+// A refused sweep is said under the form, at its field (not in a toast); once queued, its page opens
 async function submitSweep(event) {
   event.preventDefault();
   showSweepError(null);
+  let sweep;
   try {
-    const params = parseJSON($("#sweep-params").value, "parameters");
-    const names = [...document.querySelectorAll("#sweep-evaluators input:checked")].map((box) => box.value);
-    if (!names.length) throw new ApiError("choose at least one evaluator", { field: "evaluators" });
-    const source = $("#sweep-source").value || null;
-    const sourced = new Set(evaluators.filter((e) => e.sourced).map((e) => e.name));
-    const body = {
-      preset: $("#sweep-preset").value, spec: parseJSON($("#sweep-spec").value, "base changes"),
-      grid: parseGrid($("#sweep-grid").value), seeds: parseSeeds($("#sweep-seeds").value),
-      evaluators: names.map((name) => ({ name, params: params[name] || {}, source_model_id: sourced.has(name) ? source : null })),
-      select_by: $("#sweep-select-by").value || null, min_r0_u0: Number($("#sweep-min").value),
-    };
-    const sweep = await postJSON("/v1/sweeps", body);
-    toast(`queued sweep ${sweep.id}`, true);
-    await showTab("jobs");
-    await openJob(sweep.id);
+    sweep = await postJSON("/v1/sweeps", sweepRequest());
   } catch (error) {
-    if (!(error instanceof ApiError && error.message === "unauthorized")) showSweepError(error);
-    throw error;
+    if (!(error instanceof ApiError) || error.message === "unauthorized") throw error;
+    showSweepError(error);
+    return;
   }
+  toast(`queued sweep ${sweep.id}`, true);
+  await showTab("jobs");
+  await openJob(sweep.id);
 }
 
 // ---- the page ------------------------------------------------------------------------------------------------------
@@ -143,7 +150,8 @@ function sweepPage(job) {
       ...names.map((n) => el("option", { value: n }, n)))),
     el("button", { id: "sweep-draw", onclick: reportErrors(() => sweepFigure(job.id)) }, "Draw")),
     el("p", { id: "sweep-figure-note" }),
-    el("img", { id: "sweep-figure", alt: "the sweep's settings compared: mean curves with 95% intervals", hidden: true }));
+    el("img", { id: "sweep-figure", alt: "the sweep's settings compared: mean curves with 95% intervals", hidden: true,
+      title: "click: full size in a new tab", onclick: (event) => window.open(event.target.src, "_blank") }));
   return parts;
 }
 
@@ -152,5 +160,6 @@ function initSweepPage(job) {
   if (job.result) select.value = job.result.select_by;
   select.addEventListener("change", reportErrors(() => sweepFigure(job.id)));
   if (job.result) return sweepFigure(job.id); // every model has its results: draw at once
+  $("#sweep-figure-note").textContent = "drawn when the sweep ends; Draw compares the settings evaluated so far";
   return null;
 }

@@ -139,6 +139,9 @@ def test_a_researcher_trains_evaluates_compares_and_downloads(page, served):
     page.fill("#model-tags", "demo, e2e")
     page.click("#model-form button")
     expect(page.locator("#toast")).to_contain_text("saved")
+    on_top = "(() => { const b = document.querySelector('#toast').getBoundingClientRect();"
+    on_top += " return document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2).id; })()"
+    assert page.evaluate(on_top) == "toast"  # above the model page beside the list, not under it
     expect(page.locator("#model-tags")).to_have_value("demo, e2e")
     assert beside(page, "#models", "#model-page")
     shoot(page, "dashboard-model")
@@ -197,6 +200,7 @@ def test_a_researcher_sweeps_and_reads_the_sweep_page(page, served):
     expect(page.locator("#sweep-error strong")).to_have_text("grid.reg.threshold")  # the 422's details.field
     expect(page.locator("#sweep-error")).to_contain_text("must be < 1.0, got 1.5")
     expect(page.locator("#sweep-grid")).to_have_class(re.compile("invalid"))
+    expect(page.locator("#toast")).to_be_hidden()  # said once, where the field is
     page.fill("#sweep-grid", '{"reg.alpha": [0.1]}')  # JSON works too
     page.click("#sweep-form button")
     expect(page.locator("#sweep-error")).to_be_hidden()
