@@ -194,3 +194,14 @@ def _standard(node: Any) -> Any:
     if isinstance(node, list):
         return [_standard(v) for v in node]
     return node
+
+
+def json_safe(value: Any) -> Any:
+    """A value a JSON column stores on every backend: NaN (which PostgreSQL's json refuses) becomes null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value

@@ -1,0 +1,120 @@
+"""Named reproduction protocols: what is trained (the S^Th setting; its unregularized baseline and the transfer
+source come with it), what is evaluated, on which seeds, and how long it takes. A protocol becomes a SweepSpec with
+one setting, so the service plans and advances a report's trainings and evaluations as it does a sweep's.
+Torch-free."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sthlib.jobspecs import EvaluatorCall, SweepSpec
+from sthlib.specs import PRESETS, TrainSpec, merge
+from sthlib.validation import SpecError
+
+# PAPER.md section 4 on MNIST-like data: noise, transferred FGSM from a separately trained unregularized source,
+# the boundary attack on 1000 images (5 repeats, with the spectrum of its perturbations) and the corruptions.
+PAPER_EVALUATORS: tuple[EvaluatorCall, ...] = (
+    EvaluatorCall.make("gaussian"),
+    EvaluatorCall.make("uniform"),
+    EvaluatorCall.make("salt_pepper"),
+    EvaluatorCall.make("transfer_fgsm", source={"kind": "sweep"}),
+    EvaluatorCall.make("boundary", n_images=1000, repeats=5),
+    EvaluatorCall.make("corruption"),
+)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    description: str
+    spec: TrainSpec  # the S^Th setting (each seed replaces its seed)
+    evaluators: tuple[EvaluatorCall, ...]
+    seeds: tuple[int, ...]
+    duration: str  # measured (or, where said, expected) wall time on this project's CPU machine and on one GPU
+    test_only: bool = False  # for the test suite: seconds, not a result
+
+    def sweep(self, seeds: list[int] | tuple[int, ...] | None = None,
+              changes: dict[str, Any] | None = None) -> SweepSpec:  # fmt: skip
+        """The protocol as a one-setting sweep (baseline per seed, transfer source, every model evaluated);
+        `changes` (nested, like a training request's spec) amend the S^Th setting: SpecError at changes.FIELD."""
+        try:
+            base = TrainSpec.from_dict(merge(self.spec.to_dict(), changes or {})) if changes else self.spec
+            base.validate()
+        except SpecError as e:
+            raise e.at("changes") from None
+        if not base.reg.enabled:
+            raise SpecError("changes.reg.alpha", "a report compares S^Th with its baseline: alpha must be > 0")
+        sweep = SweepSpec(base=base, grid={"reg.alpha": [base.reg.alpha]}, seeds=tuple(seeds or self.seeds),
+                          evaluators=self.evaluators, select_by="gaussian")  # fmt: skip
+        return sweep.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "spec": self.spec.to_dict(),
+                "evaluators": [c.to_dict() for c in self.evaluators], "seeds": list(self.seeds),
+                "duration": self.duration, "test_only": self.test_only}  # fmt: skip
+
+
+def _paper(task: str, reg: str | None = None) -> TrainSpec:
+    return PRESETS[f"{task}+{reg or task}"]
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol(
+            "tiny",
+            "test-only: a 2-epoch small CNN on 1000 digits, every claim measured on a few images; says nothing",
+            PRESETS["quick"].replace(epochs=2, train_limit=1000, test_limit=100, **{"reg.n_images": 200}),
+            (
+                EvaluatorCall.make("gaussian", n_images=100, strengths=[0.0, 0.3]),
+                EvaluatorCall.make("transfer_fgsm", n_images=100, strengths=[0.0, 0.2], source={"kind": "sweep"}),
+                EvaluatorCall.make("boundary", n_images=8, steps=20, repeats=2),
+                EvaluatorCall.make(
+                    "corruption", n_images=50, corruptions=["gaussian_noise", "fog", "defocus_blur"], severities=[1, 3]
+                ),
+            ),
+            (0, 1),
+            "seconds",
+            test_only=True,
+        ),
+        Protocol(
+            "fashion-mnist",
+            "the paper's protocol on Fashion-MNIST: ResNet18, 40 epochs, N = 5000, k = 16, alpha 10, Th 0.8, every "
+            "evaluation of PAPER.md section 4 on the whole test set (boundary: 1000 images, 5 repeats)",
+            _paper("fashion-mnist"),
+            PAPER_EVALUATORS,
+            (0, 1, 2),
+            "expected: days on 2 CPU cores (not run there); on one H100-class GPU about 10-20 minutes per "
+            "training (7 trainings) plus the boundary attacks (not measured yet: no GPU lent)",
+        ),
+        Protocol(
+            "mnist",
+            "the paper's protocol on MNIST (needs the full MNIST files): ResNet18, 40 epochs, N = 5000, k = 16, "
+            "alpha 4, Th 0.2, every evaluation of PAPER.md section 4",
+            _paper("mnist"),
+            PAPER_EVALUATORS,
+            (0, 1, 2),
+            "expected: as fashion-mnist (not measured yet: no GPU lent)",
+        ),
+        Protocol(
+            "cifar10-gray",
+            "the paper's protocol on grayscale CIFAR-10 (needs the CIFAR-10 files): ResNet18, 40 epochs, N = 5000, "
+            "k = 16, alpha 10, Th 0.8, crop+flip augmentation; noise up to 0.1 and FGSM up to 0.02 (the paper's "
+            "CIFAR ranges, the evaluators' defaults for this dataset)",
+            _paper("cifar10"),
+            PAPER_EVALUATORS,
+            (0, 1, 2),
+            "expected: longer than fashion-mnist (32x32 images, 50000 of them; not measured yet: no GPU lent)",
+        ),
+    )
+}
+
+
+def get_protocol(name: str, test_only_ok: bool = False) -> Protocol:
+    """The named protocol; SpecError at `protocol` for an unknown one (test-only ones only when allowed)."""
+    protocol = PROTOCOLS.get(name)
+    if protocol is None or (protocol.test_only and not test_only_ok):
+        shown = sorted(n for n, p in PROTOCOLS.items() if test_only_ok or not p.test_only)
+        raise SpecError("protocol", f"unknown protocol {name!r}", f"choose one of {', '.join(shown)}")
+    return protocol
