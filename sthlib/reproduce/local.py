@@ -108,8 +108,8 @@ def run_local(protocol: Protocol, seeds: list[int] | None, changes: dict[str, An
         header=header(sweep, protocol.name, device, time.perf_counter() - began),
     )  # fmt: skip
     report = build(inputs)
-    cited = {r.result_id: r.data for side in sides.values() for m in side for r in m.results}
-    (out / "results.json").write_text(json.dumps(cited))  # what the report cites, by result id
+    by_id = {r.result_id: r.data for side in sides.values() for m in side for r in m.results}
+    (out / "results.json").write_text(json.dumps(by_id))  # what the report cites, by result id
     (out / "report.json").write_text(json.dumps(report, indent=1))
     (out / "report.html").write_text(render_html(report, figures(inputs)))
     say(f"wrote {out / 'report.json'} and {out / 'report.html'}")
