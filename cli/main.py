@@ -192,6 +192,51 @@ def similarity(
     print_summary(dataset, summary.to_dict())
 
 
+@app.command()
+def reproduce(
+    protocol: Annotated[str, typer.Argument(help="a protocol (`sth reproduce --list`)")] = "",
+    seeds: Annotated[str | None, Opt(help="comma-separated seeds (default: the protocol's)")] = None,
+    set_: Annotated[list[str] | None, Opt("--set", "-s", help="KEY=VALUE change of the S^Th setting")] = None,
+    local: Annotated[bool, Opt("--local", help="run here, without the service")] = False,
+    out: Annotated[Path | None, Opt(help="folder for the report (default runs/report-PROTOCOL)")] = None,
+    device: Annotated[str, Opt(help="auto, cpu, cuda ...")] = "auto",
+    list_: Annotated[bool, Opt("--list", help="list the protocols with their expected durations")] = False,
+) -> None:
+    """Re-run the paper's claims at a budget: baseline and S^Th per seed, every evaluation, a report with a verdict
+    per claim (report.html, report.json, results.json)."""
+    from cli.evaluate import parse_param
+    from sthlib.reproduce.protocols import PROTOCOLS, get_protocol
+    from sthlib.specs import nest_dotted
+    from sthlib.validation import SpecError
+
+    if list_ or not protocol:
+        table = Table("protocol", Column("what and how long", ratio=1), title="reproduction protocols")
+        for p in PROTOCOLS.values():
+            if not p.test_only:
+                table.add_row(p.name, f"{p.description}. {p.duration}")
+        Console().print(table)
+        return
+    if not local:
+        _fail("report jobs on the service are not built yet: run it here with --local")
+    try:
+        chosen = get_protocol(protocol, test_only_ok=True)
+        seed_list = [int(s) for s in seeds.split(",")] if seeds else None
+        changes = nest_dotted(dict(parse_param(item) for item in set_ or []))
+        chosen.sweep(seed_list, changes)  # refuses a bad change before anything trains
+    except (SpecError, ValueError) as e:
+        _fail(str(e))
+    from sthlib.reproduce.local import run_local
+    from sthlib.train import resolve_device
+
+    report = run_local(chosen, seed_list, changes, out or Path(f"runs/report-{protocol}"),
+                       device=str(resolve_device(device)), say=console.print)  # fmt: skip
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in report["summary"].items() if n)
+    table = Table("claim", "verdict", Column("why", ratio=1), title=f"{protocol}: {counts}")
+    for claim in report["claims"]:
+        table.add_row(claim["id"], claim["verdict"], claim["reason"])
+    Console().print(table)
+
+
 def print_summary(dataset: str, summary: dict[str, Any]) -> None:
     """The selected fractions of a similarity summary (local or from the API) as a table."""
     table = Table("variant", "fraction of pairs", title=f"{dataset}: N={summary['n']}, Th={summary['threshold']}")

@@ -96,13 +96,19 @@ def test_protocols_plan_a_baseline_per_seed_and_the_transfer_source():
     assert get_protocol("tiny", test_only_ok=True).sweep([5]).seeds == (5,)
 
 
-def test_local_run_of_the_tiny_protocol_writes_a_report_its_results_back(tmp_path):
-    from sthlib.reproduce.local import run_local
+def test_sth_reproduce_local_runs_the_tiny_protocol_and_its_report_reads_back_from_its_results(tmp_path):
+    from typer.testing import CliRunner
 
-    lines = []
-    report = run_local(get_protocol("tiny", test_only_ok=True), [0, 1], None, tmp_path, say=lines.append)
-    assert json.loads((tmp_path / "report.json").read_text()) == json.loads(json.dumps(report))
+    from cli.main import app
+
+    run = CliRunner().invoke(app, ["reproduce", "tiny", "--local", "--seeds", "0,1", "--out", str(tmp_path),
+                                   "--device", "cpu"], env={"COLUMNS": "80"})  # fmt: skip
+    assert run.exit_code == 0, run.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["seeds"] == [0, 1] and "training source-s2" in run.output
+    assert all(claim["id"] in run.output for claim in report["claims"])
     results = json.loads((tmp_path / "results.json").read_text())
+    checked = 0
     for claim in report["claims"]:
         reader = next(c for c in CLAIMS if c.id == claim["id"])
         for row in claim["per_seed"]:
@@ -111,6 +117,13 @@ def test_local_run_of_the_tiny_protocol_writes_a_report_its_results_back(tmp_pat
             cited = [Cited(i, results[i]["evaluator"], "", results[i]) for i in row["results"]]
             value = reader.read(ModelResults(row["model_id"], row["seed"], 0.0, cited))
             assert (None if value is None else value[0]) == pytest.approx(row["value"]), claim["id"]
+            checked += 1
+    assert checked >= 20
     page = (tmp_path / "report.html").read_text()
     assert page.count("<svg") >= 3 and "mnist-5k" in page and report["header"]["data sha256"]["mnist-5k"]
-    assert any(line.startswith("training source-s2") for line in lines)
+    bad = CliRunner().invoke(app, ["reproduce", "tiny", "--local", "--set", "reg.threshold=2"])
+    assert bad.exit_code == 2 and "changes.reg.threshold" in bad.output
+    assert CliRunner().invoke(app, ["reproduce", "tiny"]).exit_code == 2  # the service's report jobs: not yet
+    listing = CliRunner().invoke(app, ["reproduce", "--list"], env={"COLUMNS": "80"})
+    assert "fashion-mnist" in listing.output and "tiny" not in listing.output
+    assert all(len(line) <= 80 for line in listing.output.splitlines())
