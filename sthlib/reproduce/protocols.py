@@ -31,7 +31,7 @@ class Protocol:
     spec: TrainSpec  # the S^Th setting (each seed replaces its seed)
     evaluators: tuple[EvaluatorCall, ...]
     seeds: tuple[int, ...]
-    duration: str  # measured (or, where said, expected) wall time on this project's CPU machine and on one GPU
+    duration: str  # measured wall time on this project's CPU machine and on one GPU, or that it is not measured
     test_only: bool = False  # for the test suite: seconds, not a result
 
     def sweep(self, seeds: list[int] | tuple[int, ...] | None = None,
@@ -85,8 +85,8 @@ PROTOCOLS: dict[str, Protocol] = {
             _paper("fashion-mnist"),
             PAPER_EVALUATORS,
             (0, 1, 2),
-            "expected: days on 2 CPU cores (not run there); on one H100-class GPU about 10-20 minutes per "
-            "training (7 trainings) plus the boundary attacks (not measured yet: no GPU lent)",
+            "7 trainings of 40 epochs on 60000 images plus the evaluations: for a GPU server, too long for 2 CPU "
+            "cores; not measured yet (no GPU has been lent to this project)",
         ),
         Protocol(
             "mnist",
@@ -95,7 +95,7 @@ PROTOCOLS: dict[str, Protocol] = {
             _paper("mnist"),
             PAPER_EVALUATORS,
             (0, 1, 2),
-            "expected: as fashion-mnist (not measured yet: no GPU lent)",
+            "as fashion-mnist: for a GPU server; not measured yet (no GPU has been lent to this project)",
         ),
         Protocol(
             "cifar10-gray",
@@ -105,7 +105,7 @@ PROTOCOLS: dict[str, Protocol] = {
             _paper("cifar10"),
             PAPER_EVALUATORS,
             (0, 1, 2),
-            "expected: longer than fashion-mnist (32x32 images, 50000 of them; not measured yet: no GPU lent)",
+            "for a GPU server (50000 32x32 images); not measured yet (no GPU has been lent to this project)",
         ),
     )
 }
