@@ -13,6 +13,7 @@ from sthlib.evalspecs import EVAL_SPECS
 from sthlib.jobspecs import MAX_EVALUATORS
 from sthlib.specs import PRESETS
 from store.models import JobKind, JobStatus
+from store.queue import PRIORITY_MAX, PRIORITY_MIN
 
 # "" is no key (as null): stored, it would make every later empty key a conflict with the first job
 IdempotencyKey = Annotated[Name128 | None, AfterValidator(lambda key: key or None),
@@ -100,6 +101,7 @@ class JobPublic(BaseModel):
     worker: str | None
     device: str | None
     error: JobError | None
+    priority: int = Field(0, description="set by an admin (PATCH /v1/jobs/{id}); higher runs first (GET /v1/queue)")
     model_id: str | None = None
     label: str | None = Field(None, description="what it is in a few words: a training's setting and seed, an "
                               "evaluation's model and evaluators, a sweep's grid; null: unreadable spec")  # fmt: skip
@@ -114,6 +116,29 @@ class JobPublic(BaseModel):
 class JobPage(BaseModel):
     items: list[JobPublic]
     next_page_token: str | None
+
+
+class JobUpdate(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={"examples": [{"priority": 10}]})
+    priority: int = Field(ge=PRIORITY_MIN, le=PRIORITY_MAX, description="higher runs first; 0 by default")
+
+
+class QueuePlace(BaseModel):
+    position: int = Field(description="1: the job the next free worker starts")
+    id: str
+    kind: JobKind
+    owner: str
+    label: str | None
+    parent_id: str | None
+    priority: int
+    owner_device_s: float = Field(description="its owner's device time over the last 24 h, running jobs included")
+    created_at: datetime
+    why: str = Field(description="why it stands here rather than before the job ahead of it")
+
+
+class QueuePage(BaseModel):
+    items: list[QueuePlace]
+    total: int = Field(description="queued jobs in all (items holds the first `limit`)")
 
 
 class LogLine(BaseModel):

@@ -1,18 +1,20 @@
 """The job state machine, in one place: queued -> running -> succeeded | failed | cancelled, nothing else.
 
 A running job whose worker died is claimed again (running -> running, attempts + 1): a re-claim, not a new state.
+Which job a free worker claims is the queue's order (store.queue); the broker's messages only wake workers.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
 
-from store.models import Job, JobLog, JobStatus, aware, utcnow
+from store.models import Job, JobKind, JobLog, JobStatus, utcnow
+from store.queue import WORKER_KINDS, next_job
 
 log = logging.getLogger(__name__)
 
@@ -46,32 +48,46 @@ def transition(session: Session, job: Job, to: JobStatus, **fields: Any) -> Job:
     return job
 
 
-class JobBusy(Exception):
-    """The job runs on a live worker (its heartbeat is fresh): this message is a duplicate."""
+def claim_next(session: Session, worker: str, device: str, kinds: Collection[JobKind] = WORKER_KINDS,
+               heartbeat_timeout_s: float = 120.0) -> Job | None:  # fmt: skip
+    """A woken worker takes the next job of the queue's order (store.queue): a running job whose worker went silent
+    (attempts + 1: it resumes from its last checkpoint), else the first queued one (queued -> running). None when
+    nothing waits: the message that woke the worker is dropped.
+
+    Two workers never take one job: on PostgreSQL the row is locked (FOR UPDATE SKIP LOCKED, so the other claimer
+    takes the next job instead of waiting); on SQLite, which has no row locks, the taking UPDATE only changes a row
+    still in the state that was read, and a loser tries the next job."""
+    taken: list[str] = []
+    for _ in range(CLAIM_TRIES):
+        job = next_job(session, kinds, heartbeat_timeout_s, skip=taken)
+        if job is None:
+            return None
+        if _take(session, job, worker, device):
+            return job
+        taken.append(job.id)  # another worker was faster
+    return None
 
 
-def claim(session: Session, job_id: str, worker: str, device: str, heartbeat_timeout_s: float = 120.0) -> Job | None:
-    """A worker takes a job: queued -> running, or re-claims a running job whose worker went silent.
+CLAIM_TRIES = 16  # jobs tried in one claim before giving up (each loss means another worker started a job)
 
-    Returns None when the job is finished (or gone): the message is stale and must be dropped. Raises JobBusy
-    when another worker is alive on it. The row is locked (SELECT ... FOR UPDATE where the database supports it)
-    so two workers cannot both start it.
-    """
-    job = session.scalars(
-        select(Job).where(Job.id == job_id).options(lazyload(Job.owner)).with_for_update()
-    ).one_or_none()
-    if job is None or job.status.finished:
-        return None
+
+def _take(session: Session, job: Job, worker: str, device: str) -> bool:
+    """Compare and set: True if `job` still has the status and attempt it was read with (this transaction then
+    holds its row, on SQLite the whole database, until it ends), and it is now this worker's."""
+    unchanged = update(Job).where(Job.id == job.id, Job.status == job.status, Job.attempts == job.attempts)
+    if job.status is JobStatus.running:  # and still silent: no heartbeat since it was read
+        unchanged = unchanged.where(Job.updated_at == job.updated_at)
+    unchanged = unchanged.values(worker=worker).execution_options(synchronize_session=False)
+    if session.execute(unchanged).rowcount != 1:  # type: ignore[attr-defined]
+        return False
     if job.status is JobStatus.queued:
-        return transition(session, job, JobStatus.running, worker=worker, device=device)
-    silent = (utcnow() - aware(job.updated_at)).total_seconds()
-    if silent < heartbeat_timeout_s and job.worker != worker:
-        raise JobBusy(f"job {job_id} runs on {job.worker} (heard from {silent:.0f} s ago)")
+        transition(session, job, JobStatus.running, worker=worker, device=device)
+        return True
     job.attempts += 1  # the previous worker died: continue from its last checkpoint
     job.worker, job.device = worker, device
     log_line(session, job.id, f"resumed on {worker} (attempt {job.attempts})")
     session.flush()
-    return job
+    return True
 
 
 def log_line(session: Session, job_id: str, message: str, level: str = "info") -> None:
@@ -84,8 +100,9 @@ class BrokerUnavailable(Exception):
 
 def enqueue(session: Session, send: Callable[[str], object], jobs: list[Job], parent: Job | None = None,
             take_back: bool = False) -> int:  # fmt: skip
-    """Send the committed `jobs` to the workers; the number sent. The one way jobs reach the broker: the API's
-    submissions, a sweep's evaluations and the reconciler's re-sends.
+    """Send a message for each of the committed `jobs`; the number sent. The one way jobs reach the broker: the
+    API's submissions, a sweep's evaluations and the reconciler's re-sends. A message names its job but only wakes
+    a worker, which claims the next job of the queue's order (claim_next), so one message per job is enough.
 
     A job the broker did not hear of stays queued, and the workers' reconciler re-sends it within seconds. With
     `take_back` (a submission the client waits for) a broker that refuses the first message makes the submission

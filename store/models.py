@@ -126,6 +126,7 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("owner_id", "idempotency_key", name="uq_jobs_owner_idempotency"),
         Index("ix_jobs_status_created", "status", "created_at"),
+        Index("ix_jobs_finished_at", "finished_at"),  # the owners' device time over the last 24 h (store.queue)
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     kind: Mapped[JobKind] = mapped_column(_enum(JobKind))
@@ -138,6 +139,7 @@ class Job(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(128), default=None)
     progress: Mapped[dict[str, Any]] = mapped_column(default=dict)  # phase, fraction, epoch, step, eta_s
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # set by an admin; higher runs first (store.queue)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(128), default=None)
     device: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -1,8 +1,8 @@
 """What the broker holds: the job ids of the messages waiting in the job queue (Redis or the filesystem broker).
 
-The reconciler compares it with the database: a job the database holds as queued whose message is not waiting
-any more was lost (a broker restart that kept nothing, a worker killed between taking a message and claiming its
-job) and is sent again at once, instead of after minutes of silence.
+The reconciler compares it with the database: fewer messages waiting than jobs the database holds as queued means
+messages were lost (a broker restart that kept nothing, a worker killed between taking a message and claiming a
+job), and wake-ups are sent again at once, instead of after minutes of silence.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ REDIS_PRIORITY_SEPARATOR = "\x06\x16"  # kombu's key for a queue at priority p >
 REDIS_PRIORITIES = (3, 6, 9)  # kombu's priority steps above 0
 
 
-def waiting_job_ids(broker_url: str) -> set[str] | None:
-    """The job ids of the messages waiting in the queue; None if the broker cannot be read (the caller then falls
-    back to the age rule)."""
+def waiting_job_ids(broker_url: str) -> list[str] | None:
+    """The job ids of the messages waiting in the queue, one per message (a job sent twice is named twice); None if
+    the broker cannot be read (the caller then falls back to the age rule)."""
     try:
         if broker_url.startswith("filesystem://"):
             payloads = _filesystem_payloads(broker_url)
@@ -33,7 +33,7 @@ def waiting_job_ids(broker_url: str) -> set[str] | None:
     except Exception:
         log.warning("could not read the broker's queue", exc_info=True)
         return None
-    return {job_id for job_id in (_job_id(p) for p in payloads) if job_id}
+    return [job_id for job_id in (_job_id(p) for p in payloads) if job_id]
 
 
 def _filesystem_payloads(broker_url: str) -> list[bytes]:

@@ -1,4 +1,8 @@
-"""Re-sends jobs that the database holds as queued (or running on a lost worker) once their message is lost."""
+"""Keeps a wake-up waiting in the broker for every job a worker could start, whatever the broker lost.
+
+A message only wakes a worker, which claims the next job of the queue's order (store.queue): what matters is how
+many messages wait, not which job each names. Jobs that need one: queued jobs, and running jobs whose worker went
+silent (they are resumed by the next claim)."""
 
 from __future__ import annotations
 
@@ -16,30 +20,33 @@ GRACE = timedelta(seconds=5)  # a message may be on its way (the API commits, th
 
 
 def requeue_orphans(
-    database_url: str, send: Callable[[str], object], waiting: set[str] | None = None,
+    database_url: str, send: Callable[[str], object], waiting: list[str] | None = None,
     heartbeat_timeout_s: float = 120.0, restarted_worker: str | None = None, stale_after: timedelta = STALE_AFTER,
 ) -> int:  # fmt: skip
-    """Send again: queued jobs whose message is not `waiting` in the broker (older than GRACE; when the broker
-    cannot be read, `waiting` is None and queued jobs untouched for `stale_after` are sent), running jobs whose
-    heartbeat is silent for `heartbeat_timeout_s`, and running jobs of `restarted_worker` (this worker's own name:
-    it just started, so they are orphans). A duplicate message is harmless: claim() drops or defers messages for
-    jobs that are finished or alive elsewhere."""
+    """Send wake-ups until as many messages wait as jobs need one; the number sent. `waiting`: the job ids the
+    broker's waiting messages name, one per message. Jobs that need one: queued jobs older than GRACE, running jobs
+    whose heartbeat is silent for `heartbeat_timeout_s`, and running jobs of `restarted_worker` (this worker's own
+    name: it just started, so they are orphans; made claimable at once). When the broker cannot be read (`waiting`
+    is None) the queued jobs untouched for `stale_after` are sent again, and touched. An extra wake-up is harmless:
+    the worker it wakes finds nothing to claim and drops it."""
     now = utcnow()
-    if waiting is None:
-        queued = and_(Job.status == JobStatus.queued, Job.updated_at < now - stale_after)
-    else:
-        queued = and_(Job.status == JobStatus.queued, Job.updated_at < now - GRACE, Job.id.not_in(waiting))
-    orphaned = or_(
-        queued,
-        and_(Job.status == JobStatus.running, Job.updated_at < now - timedelta(seconds=heartbeat_timeout_s)),
-    )
+    silent = and_(Job.status == JobStatus.running, Job.updated_at < now - timedelta(seconds=heartbeat_timeout_s))
     if restarted_worker:
-        orphaned = or_(orphaned, and_(Job.status == JobStatus.running, Job.worker == restarted_worker))
+        silent = or_(silent, and_(Job.status == JobStatus.running, Job.worker == restarted_worker))
+    age = GRACE if waiting is not None else stale_after
+    queued = and_(Job.status == JobStatus.queued, Job.updated_at < now - age)
     with session_scope(database_url) as session:
-        jobs = list(session.scalars(select(Job).where(orphaned, Job.kind != JobKind.sweep)))  # no worker runs those
-        for job in jobs:
-            job.updated_at = now
-            if job.status is JobStatus.running:
-                job.updated_at = now - timedelta(seconds=heartbeat_timeout_s + 1)  # claimable at once
+        runnable = select(Job).where(Job.kind != JobKind.sweep).order_by(Job.created_at)  # no worker runs a sweep
+        orphans = list(session.scalars(runnable.where(silent)))
+        for job in orphans:
+            job.updated_at = now - timedelta(seconds=heartbeat_timeout_s + 1)  # claimable at once
+        waiting_jobs = list(session.scalars(runnable.where(queued)))
+        jobs = orphans + waiting_jobs
+        if waiting is None:
+            for job in waiting_jobs:
+                job.updated_at = now
+        else:
+            named = set(waiting)
+            jobs = sorted(jobs, key=lambda j: j.id in named)[: max(len(jobs) - len(waiting), 0)]  # unnamed first
         session.commit()
         return enqueue(session, send, jobs)

@@ -1,5 +1,6 @@
-"""Runs one job from the database: claim it, read its typed spec, run it with the runner of its kind, record how it
-ended; a sweep's child that ends advances its sweep."""
+"""Runs one job from the database: claim the next one by the queue's order (a message only wakes the worker), read
+its typed spec, run it with the runner of its kind, record how it ended; a sweep's child that ends advances its
+sweep."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sthlib.train import TrainingStopped, resolve_device
 from store import sweeps
 from store.datasets import materialize
 from store.db import session_scope
-from store.jobs import JobBusy, claim, enqueue, transition
+from store.jobs import claim_next, enqueue, transition
 from store.models import Job, JobKind, JobStatus, Model
 from store.settings import get_settings
 from worker.context import JobCancelled, JobContext
@@ -44,26 +45,18 @@ def advance_sweep(url: str, sweep_id: str, send: Callable[[str], object] = send_
         enqueue(session, send, queued)
 
 
-def run_job(job_id: str, worker_name: str) -> None:
+def run_job(woken_by: str, worker_name: str) -> None:
+    """A message woke this worker: claim the next job of the queue's order (store.queue), which need not be the
+    job `woken_by` (the one whose submission sent the message), and run it."""
     settings = get_settings()
     url, device = settings.database_url, str(resolve_device())
     with session_scope(url) as session:
-        job = session.get(Job, job_id)
-        kind = None if job is None else job.kind
-    if kind is not None and kind not in RUNNERS:  # nothing to run: a sweep advances when its children end
-        advance_sweep(url, job_id)
-        return
-    try:
-        with session_scope(url) as session:
-            job = claim(session, job_id, worker_name, device, settings.heartbeat_timeout_s)
-            if job is None:
-                log.info("job %s is finished or gone: message dropped", job_id)
-                return
-            kind, data, resume, parent = job.kind, dict(job.spec), job.resume_blob_id, job.parent_id
-            attempt = job.attempts
-    except JobBusy as busy:
-        log.info("%s: message dropped", busy)
-        return
+        job = claim_next(session, worker_name, device, RUNNERS.keys(), settings.heartbeat_timeout_s)
+        if job is None:
+            log.info("woken by job %s's message: no job waits, message dropped", woken_by)
+            return
+        job_id, kind, data, resume, parent = job.id, job.kind, dict(job.spec), job.resume_blob_id, job.parent_id
+        attempt = job.attempts
     with JobContext(url, job_id, settings.heartbeat_s, worker_name, attempt, device=device,
                     resume_blob=resume) as ctx:  # fmt: skip
         ctx.log(f"started on {worker_name} ({device})")

@@ -58,7 +58,7 @@ def job_public(session: Session, job: Job, model_ids: dict[str, str] | None = No
     error = JobError(code=job.error_code, message=job.error_message) if job.error_code else None
     return JobPublic(id=job.id, kind=job.kind, status=job.status, owner=job.owner.name, spec=job.spec,
                      progress=job.progress, cancel_requested=job.cancel_requested, attempts=job.attempts,
-                     worker=job.worker, device=job.device, error=error, model_id=model_id,
+                     worker=job.worker, device=job.device, error=error, priority=job.priority, model_id=model_id,
                      label=labels.get(job.id), parent_id=job.parent_id, setting=job.setting, result=job.result,
                      created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)  # fmt: skip
 

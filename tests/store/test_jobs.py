@@ -2,13 +2,13 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from store.db import session_scope
-from store.jobs import ALLOWED, JobBusy, TransitionError, claim, log_line, transition
+from store.jobs import ALLOWED, TransitionError, claim_next, log_line, transition
 from store.keys import create_user
 from store.models import Job, JobKind, JobLog, JobStatus
 
 
 def _job(session, owner, **fields):
-    job = Job(kind=JobKind.train, owner_id=owner.id, spec={"epochs": 1}, spec_hash="h", **fields)
+    job = Job(**{"kind": JobKind.train, **fields}, owner_id=owner.id, spec={"epochs": 1}, spec_hash="h")
     session.add(job)
     session.flush()
     return job
@@ -32,17 +32,31 @@ def test_claim_starts_once_and_reclaims_a_lost_running_job(database_url):
         job = _job(session, create_user(session, "bob"))
         job_id = job.id
     with session_scope(database_url) as session:
-        job = claim(session, job_id, "worker-1", "cpu")
+        job = claim_next(session, "worker-1", "cpu")
+        assert job.id == job_id
         assert job.status is JobStatus.running and job.attempts == 1 and job.started_at is not None
-    with pytest.raises(JobBusy, match="runs on worker-1"), session_scope(database_url) as session:
-        claim(session, job_id, "worker-2", "cuda:0")  # worker-1 is alive: a duplicate message
     with session_scope(database_url) as session:
-        job = claim(session, job_id, "worker-2", "cuda:0", heartbeat_timeout_s=0)  # worker-1 went silent
-        assert job.attempts == 2 and job.worker == "worker-2"
+        assert claim_next(session, "worker-2", "cuda:0") is None  # worker-1 is alive: nothing to take
+    with session_scope(database_url) as session:
+        job = claim_next(session, "worker-2", "cuda:0", heartbeat_timeout_s=0)  # worker-1 went silent
+        assert job.id == job_id and job.attempts == 2 and job.worker == "worker-2"
         transition(session, job, JobStatus.succeeded)
     with session_scope(database_url) as session:
-        assert claim(session, job_id, "worker-3", "cpu") is None  # a stale message for a finished job
+        assert claim_next(session, "worker-3", "cpu", heartbeat_timeout_s=0) is None  # finished: never again
         assert session.get(Job, job_id).finished_at is not None
+
+
+def test_a_sweep_and_kinds_the_worker_cannot_run_are_never_claimed(database_url):
+    with session_scope(database_url) as session:
+        owner = create_user(session, "dee")
+        _job(session, owner, kind=JobKind.sweep)
+        evaluation = _job(session, owner, kind=JobKind.evaluate)
+        _job(session, owner)
+    with session_scope(database_url) as session:
+        assert claim_next(session, "w", "cpu", kinds={JobKind.evaluate}).id == evaluation.id
+        assert claim_next(session, "w", "cpu", kinds={JobKind.evaluate}) is None
+        assert claim_next(session, "w", "cpu").kind is JobKind.train
+        assert claim_next(session, "w", "cpu") is None
 
 
 def test_idempotency_key_is_unique_per_owner(database_url):

@@ -95,3 +95,31 @@ def test_models_and_jobs_stored_before_settings_get_theirs(database_url):
         assert model.setting == spec.setting_hash() and model.tags == [] and model.notes == ""
         assert model.history is None
         assert session.get(Job, "t1").setting == session.get(Job, "e1").setting == spec.setting_hash()
+
+
+def test_jobs_stored_before_priorities_get_priority_0_and_the_downgrade_removes_it(database_url):
+    """0005: jobs.priority (0 for the jobs already stored) and the index on jobs.finished_at; and back."""
+    from sqlalchemy import text
+
+    from store.db import session_scope
+    from store.keys import create_user
+    from store.models import Job, Role
+
+    engine = engine_for(database_url)
+    downgrade(database_url, "0004")
+    assert "priority" not in {c["name"] for c in inspect(engine).get_columns("jobs")}
+    with session_scope(database_url) as session:
+        owner = create_user(session, "old", Role.member).id
+        session.execute(text("INSERT INTO jobs (id, kind, owner_id, status, spec, spec_hash, progress, attempts, "
+                             "cancel_requested, created_at, updated_at) VALUES ('q1', 'train', :owner, 'queued', "
+                             "'{}', 'h', '{}', 0, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                        {"owner": owner})  # fmt: skip
+    migrate(database_url)
+    with session_scope(database_url) as session:
+        assert session.get(Job, "q1").priority == 0
+    assert "ix_jobs_finished_at" in {i["name"] for i in inspect(engine).get_indexes("jobs")}
+    downgrade(database_url, "0004")
+    inspector = inspect(engine)
+    assert "priority" not in {c["name"] for c in inspector.get_columns("jobs")}
+    assert "ix_jobs_finished_at" not in {i["name"] for i in inspector.get_indexes("jobs")}
+    migrate(database_url)

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from api.queue import JobQueue
 from store.db import session_scope
-from store.jobs import claim
+from store.jobs import claim_next
 from store.keys import create_user
 from store.models import Job, JobKind, JobStatus, utcnow
 from worker import scratch
@@ -49,10 +49,10 @@ def broker_url(request, tmp_path):
 
 def test_the_broker_tells_which_jobs_wait(broker_url):
     queue = JobQueue(broker_url)
-    assert waiting_job_ids(broker_url) == set()
-    for job_id in ("a" * 32, "b" * 32):
+    assert waiting_job_ids(broker_url) == []
+    for job_id in ("a" * 32, "b" * 32, "a" * 32):
         queue.send(job_id)
-    assert waiting_job_ids(broker_url) == {"a" * 32, "b" * 32}
+    assert sorted(waiting_job_ids(broker_url)) == ["a" * 32, "a" * 32, "b" * 32]  # one per message
     assert waiting_job_ids("amqp://nowhere") is None  # unknown kind: the reconciler falls back to the age rule
 
 
@@ -61,22 +61,39 @@ def test_a_queued_job_whose_message_is_lost_is_sent_again_at_once(database_url):
     with session_scope(database_url) as session:
         session.execute(update(Job).where(Job.id == young).values(updated_at=utcnow()))  # its message may be en route
     sent: list[str] = []
-    assert requeue_orphans(database_url, sent.append, waiting={waiting}) == 1
-    assert sent == [lost]
+    assert requeue_orphans(database_url, sent.append, waiting=[waiting]) == 1
+    assert sent == [lost]  # a wake-up for the job whose message is gone
+    assert requeue_orphans(database_url, [].append, waiting=[waiting, lost]) == 0  # as many wait as jobs need one
+    assert requeue_orphans(database_url, [].append, waiting=[waiting, waiting]) == 0  # messages are wake-ups
     sent.clear()  # without a view of the broker: only jobs untouched for minutes
     assert requeue_orphans(database_url, sent.append, waiting=None) == 0
-    assert requeue_orphans(database_url, sent.append, waiting=None, stale_after=timedelta(seconds=30)) == 1
-    assert sent == [waiting]  # the others were touched just now
+    assert requeue_orphans(database_url, sent.append, waiting=None, stale_after=timedelta(seconds=30)) == 2
+    assert sorted(sent) == sorted([waiting, lost])  # the young one was touched just now
+    assert requeue_orphans(database_url, sent.append, waiting=None, stale_after=timedelta(seconds=30)) == 0
+
+
+def test_a_silent_running_job_gets_a_wake_up_and_is_resumed_first(database_url):
+    silent, queued = _queued(database_url, 2)
+    with session_scope(database_url) as session:
+        assert claim_next(session, "w1", "cpu").id == silent
+        session.flush()
+        session.execute(update(Job).where(Job.id == silent).values(updated_at=utcnow() - timedelta(minutes=5)))
+    sent: list[str] = []
+    assert requeue_orphans(database_url, sent.append, waiting=[queued], heartbeat_timeout_s=60) == 1
+    assert sent == [silent]
+    with session_scope(database_url) as session:  # the resumed job goes before the queued one
+        job = claim_next(session, "w2", "cpu", heartbeat_timeout_s=60)
+        assert (job.id, job.attempts, job.worker) == (silent, 2, "w2")
 
 
 def test_an_attempt_that_was_taken_over_stops_and_records_nothing(database_url):
     (job_id,) = _queued(database_url, 1)
     with session_scope(database_url) as session:
-        first = claim(session, job_id, "w1", "cpu").attempts
+        first = claim_next(session, "w1", "cpu").attempts
     ctx = JobContext(database_url, job_id, heartbeat_s=60, worker="w1", attempt=first, min_interval_s=0)
     assert not ctx.cancel_requested()
     with session_scope(database_url) as session:  # w1 went silent; the reconciler gave the job to w2
-        second = claim(session, job_id, "w2", "cpu", heartbeat_timeout_s=0).attempts
+        second = claim_next(session, "w2", "cpu", heartbeat_timeout_s=0).attempts
     assert ctx.cancel_requested() and ctx.lost
     ctx.progress(force=True, phase="stale")
     assert not finish(ctx, JobStatus.succeeded)  # the stale attempt cannot end w2's run
