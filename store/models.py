@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from sthlib.validation import json_safe as json_safe  # re-exported: the store and the API use store.models.json_safe
+
 
 def new_id() -> str:
     return uuid.uuid4().hex
@@ -22,17 +24,6 @@ def utcnow() -> datetime:
 def aware(when: datetime) -> datetime:
     """SQLite returns naive datetimes; they are UTC."""
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def json_safe(value: Any) -> Any:
-    """A value a JSON column stores on every backend: NaN (which PostgreSQL's json refuses) becomes null."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_safe(v) for v in value]
-    return value
 
 
 class Base(DeclarativeBase):
