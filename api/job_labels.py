@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.cache import SingleFlightCache
 from sthlib.jobspecs import EvalJobSpec, SweepSpec, read_spec
+from sthlib.reproduce.protocols import ReportSpec
 from sthlib.specs import TrainSpec
 from sthlib.validation import SpecError
 from store.models import Job, Model
@@ -52,6 +53,9 @@ def _read(job: Job) -> Words | None:
         return Words(f"{spec.setting_label()} seed {spec.seed}", None)
     if isinstance(spec, EvalJobSpec):
         return Words(", ".join(call.name for call in spec.evaluators), spec.model_id)
+    if isinstance(spec, ReportSpec):
+        seeds = ",".join(map(str, spec.seeds))
+        return Words(f"report {spec.protocol}: {spec.sweep().base.setting_label()} vs alpha 0, seeds {seeds}", None)
     return Words(_sweep_words(spec), None)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from store.models import Job, JobKind, JobStatus, User
+from store.models import PARENT_KINDS, Job, JobStatus, User
 
 
 class JobCollector(Collector):
@@ -41,7 +41,7 @@ class JobCollector(Collector):
             for worker, device, owner, count in session.execute(
                 select(Job.worker, Job.device, User.name, func.count())
                 .join(User, Job.owner_id == User.id)
-                .where(Job.status == JobStatus.running, Job.kind != JobKind.sweep)  # a sweep holds no worker
+                .where(Job.status == JobStatus.running, Job.kind.not_in(PARENT_KINDS))  # a sweep holds no worker
                 .group_by(Job.worker, Job.device, User.name)
             ):
                 running.add_metric([worker or "", device or "", owner], count)

@@ -287,12 +287,15 @@ def build_sweep(base: TrainSpec, grid: Any, seeds: Any, evaluators: list[Any], s
 JobSpec = TrainSpec | EvalJobSpec | SweepSpec
 
 
-def read_spec(kind: str, data: dict[str, Any]) -> JobSpec:
+def read_spec(kind: str, data: dict[str, Any]) -> Any:
     """A stored job spec read back as its typed object (the worker, the sweep and retry read specs this way)."""
-    readers: dict[str, Callable[[Any], JobSpec]] = {
+    from sthlib.reproduce.protocols import ReportSpec  # it plans with SweepSpec: imported here, not at the top
+
+    readers: dict[str, Callable[[Any], Any]] = {
         "train": TrainSpec.from_dict,
         "evaluate": EvalJobSpec.from_dict,
         "sweep": SweepSpec.from_dict,
+        "report": ReportSpec.from_dict,
     }
     require(kind in readers, "kind", f"unknown job kind {kind!r}", f"choose one of {', '.join(readers)}")
     return readers[kind](data)

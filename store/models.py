@@ -39,6 +39,15 @@ class JobKind(enum.StrEnum):
     train = "train"
     evaluate = "evaluate"
     sweep = "sweep"
+    report = "report"  # a sweep of one protocol whose end writes a reproduction report
+
+    @property
+    def parent(self) -> bool:
+        """A job that owns children and that no worker runs (it advances when they end)."""
+        return self in PARENT_KINDS
+
+
+PARENT_KINDS = (JobKind.sweep, JobKind.report)
 
 
 class JobStatus(enum.StrEnum):

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, literal, or_, select
 from sqlalchemy.orm import Session, lazyload
 
-from store.models import Job, JobKind, JobStatus, aware, utcnow
+from store.models import PARENT_KINDS, Job, JobKind, JobStatus, aware, utcnow
 
 WINDOW = timedelta(hours=24)  # device time is counted over this window
 PRIORITY_MIN, PRIORITY_MAX = -100, 100  # what an admin may set
@@ -34,7 +34,7 @@ def device_seconds(session: Session, now: datetime | None = None) -> dict[str, f
     since = now - WINDOW
     rows = session.execute(
         select(Job.owner_id, Job.started_at, Job.finished_at).where(
-            Job.kind != JobKind.sweep,
+            Job.kind.not_in(PARENT_KINDS),
             Job.started_at.is_not(None),
             or_(Job.status == JobStatus.running, Job.finished_at > since),
         )
@@ -86,7 +86,9 @@ def queued_in_order(session: Session, limit: int | None = None) -> list[Place]:
     """The queued jobs in the order they would start if the standings stayed as they are now."""
     now = utcnow()
     used = device_seconds(session, now)
-    query = select(Job).where(Job.status == JobStatus.queued, Job.kind != JobKind.sweep).order_by(*queue_order(used))
+    query = (
+        select(Job).where(Job.status == JobStatus.queued, Job.kind.not_in(PARENT_KINDS)).order_by(*queue_order(used))
+    )
     jobs = list(session.scalars(query.limit(limit)).unique())
     return [Place(job, round(used.get(job.owner_id, 0.0), 1), _why(job, jobs[i - 1] if i else None, used))
             for i, job in enumerate(jobs)]  # fmt: skip

@@ -22,15 +22,27 @@ from sthlib.evalspecs import SWEEP_SOURCE, SourceRef
 from sthlib.evaluate.metrics import normalized_auc, r0_u0, select_by_auc
 from sthlib.evaluate.results import RobustnessCurve
 from sthlib.jobspecs import EvalJobSpec, SweepSpec
+from sthlib.reproduce.protocols import ReportSpec
 from sthlib.specs import TrainSpec
+from store import reports
 from store.jobs import log_line, transition
-from store.models import EvalResult, Job, JobKind, JobStatus, Model
+from store.models import PARENT_KINDS, EvalResult, Job, JobKind, JobStatus, Model
 
 
-def create(session: Session, owner_id: str, sweep: SweepSpec, idempotency_key: str | None) -> tuple[Job, list[Job]]:
-    """The sweep's job (running: no worker runs it) and its queued trainings, committed; the caller enqueues them."""
-    parent = Job(kind=JobKind.sweep, owner_id=owner_id, spec=sweep.to_dict(), spec_hash=sweep.spec_hash(),
-                 idempotency_key=idempotency_key)  # fmt: skip
+def plan_of(parent: Job) -> SweepSpec:
+    """What a parent job trains and evaluates: a sweep's own spec, or the sweep of a report's protocol."""
+    if parent.kind is JobKind.report:
+        return ReportSpec.from_dict(parent.spec).sweep()
+    return SweepSpec.from_dict(parent.spec)
+
+
+def create(session: Session, owner_id: str, sweep: SweepSpec, idempotency_key: str | None,
+           report: ReportSpec | None = None) -> tuple[Job, list[Job]]:  # fmt: skip
+    """The sweep's job (running: no worker runs it) and its queued trainings, committed; the caller enqueues them.
+    With `report`, the parent is a report job that plans `sweep` (its protocol's) and ends with the report."""
+    stored = report if report is not None else sweep
+    parent = Job(kind=JobKind.report if report is not None else JobKind.sweep, owner_id=owner_id,
+                 spec=stored.to_dict(), spec_hash=stored.spec_hash(), idempotency_key=idempotency_key)  # fmt: skip
     session.add(parent)
     session.flush()
     trainings = sweep.trainings()
@@ -53,9 +65,9 @@ def advance(session: Session, sweep_id: str) -> list[Job]:
     sweep when all children have ended."""
     locked = select(Job).where(Job.id == sweep_id).options(lazyload(Job.owner)).with_for_update()  # no outer join
     parent = session.scalars(locked).one_or_none()
-    if parent is None or parent.kind is not JobKind.sweep or parent.status.finished:
+    if parent is None or not parent.kind.parent or parent.status.finished:
         return []
-    sweep = SweepSpec.from_dict(parent.spec)
+    sweep = plan_of(parent)
     children = list(session.scalars(select(Job).where(Job.parent_id == parent.id).order_by(Job.created_at)))
     trains = [c for c in children if c.kind is JobKind.train]
     specs = {t.id: TrainSpec.from_dict(t.spec) for t in trains}
@@ -90,7 +102,12 @@ def advance(session: Session, sweep_id: str) -> list[Job]:
     total = len(trains) + len(subjects)
     phase = "train" if any(t.status is not JobStatus.succeeded for t in trains) else "evaluate"
     parent.progress = {"phase": phase, "fraction": round(done / total, 4), "done": done, "jobs": total}
-    if done == total:
+    if done == total and parent.kind is JobKind.report:
+        result = reports.write(session, parent, sweep, [(t, specs[t.id]) for t in subjects], models, evals)
+        result["source_model"] = source.id if source is not None else None
+        log_line(session, parent.id, f"report written: {result['summary_line']}")
+        transition(session, parent, JobStatus.succeeded, result=result)
+    elif done == total:
         result = summarize(session, sweep, [(t, specs[t.id]) for t in subjects], models, evals)
         result["source_model"] = source.id if source is not None else None
         chosen = result["selected"]
@@ -183,4 +200,5 @@ def _still_learning(model: Model | None) -> bool:
 
 
 def running_sweeps(session: Session) -> list[str]:
-    return list(session.scalars(select(Job.id).where(Job.kind == JobKind.sweep, Job.status == JobStatus.running)))
+    query = select(Job.id).where(Job.kind.in_(PARENT_KINDS), Job.status == JobStatus.running)
+    return list(session.scalars(query))

@@ -13,7 +13,7 @@ from sqlalchemy import and_, or_, select
 
 from store.db import session_scope
 from store.jobs import enqueue
-from store.models import Job, JobKind, JobStatus, utcnow
+from store.models import PARENT_KINDS, Job, JobStatus, utcnow
 
 STALE_AFTER = timedelta(minutes=2)  # without a view of the broker: a queued job untouched this long lost its message
 GRACE = timedelta(seconds=5)  # a message may be on its way (the API commits, then sends) or in a worker's hands
@@ -36,7 +36,7 @@ def requeue_orphans(
     age = GRACE if waiting is not None else stale_after
     queued = and_(Job.status == JobStatus.queued, Job.updated_at < now - age)
     with session_scope(database_url) as session:
-        runnable = select(Job).where(Job.kind != JobKind.sweep).order_by(Job.created_at)  # no worker runs a sweep
+        runnable = select(Job).where(Job.kind.not_in(PARENT_KINDS)).order_by(Job.created_at)  # no worker runs a sweep
         orphans = list(session.scalars(runnable.where(silent)))
         for job in orphans:
             job.updated_at = now - timedelta(seconds=heartbeat_timeout_s + 1)  # claimable at once

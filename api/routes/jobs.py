@@ -32,6 +32,7 @@ from api.schemas import (
 )
 from api.specs import eval_job_spec, recheck, sweep_spec, train_spec
 from sthlib.jobspecs import EvalJobSpec, SweepSpec, read_spec
+from sthlib.reproduce.protocols import ReportSpec
 from sthlib.specs import TrainSpec
 from store import sweeps
 from store.jobs import BrokerUnavailable, log_line, transition
@@ -149,6 +150,17 @@ def _submit_sweep(session: Session, queue: QueueDep, user: User, sweep: SweepSpe
     return job_public(session, parent)
 
 
+def submit_report(session: Session, queue: QueueDep, user: User, spec: ReportSpec,
+                  idempotency_key: str | None) -> JobPublic:  # fmt: skip
+    """A checked report: its parent job and its trainings, sent (the report's own spec is what it stores)."""
+    existing = _same_submission(session, user, idempotency_key, spec.spec_hash())
+    if existing is not None:
+        return existing
+    parent, jobs = sweeps.create(session, user.id, spec.sweep(), idempotency_key, report=spec)
+    enqueue(session, queue, jobs, parent=parent)
+    return job_public(session, parent)
+
+
 def _page_token(job: Job) -> str:
     raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
     return base64.urlsafe_b64encode(raw).decode()
@@ -227,7 +239,7 @@ def cancel_job(job_id: JobId, session: SessionDep, user: UserDep) -> JobPublic:
     require_owner(user, job.owner_id, "job")
     if job.status.finished:
         raise invalid(f"job {job_id} is {job.status.value}; only queued or running jobs can be cancelled")
-    if job.kind is JobKind.sweep:  # no worker runs the sweep itself: it ends now, with its unfinished children
+    if job.kind.parent:  # no worker runs a sweep or report itself: it ends now, with its unfinished children
         for child in session.scalars(select(Job).where(Job.parent_id == job.id)):
             _cancel(session, child)
         transition(session, job, JobStatus.cancelled)
@@ -252,7 +264,11 @@ def retry_job(job_id: JobId, session: SessionDep, user: UserDep, queue: QueueDep
     require_owner(user, job.owner_id, "job")
     if job.status not in (JobStatus.failed, JobStatus.cancelled):
         raise invalid(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
-    spec = recheck(session, read_spec(job.kind.value, job.spec))  # datasets, pairs and source models may be gone
+    stored = read_spec(job.kind.value, job.spec)
+    if isinstance(stored, ReportSpec):  # a new report from the same spec: new children
+        recheck(session, stored.sweep())
+        return submit_report(session, queue, user, stored, None)
+    spec = recheck(session, stored)  # datasets, pairs and source models may be gone
     if isinstance(spec, SweepSpec):  # a new sweep from the same spec: new children
         return _submit_sweep(session, queue, user, spec, None)
     return _submit(session, queue, user, spec, None)

@@ -14,7 +14,7 @@ from api.job_labels import job_labels
 from api.routes.jobs import JobId, get_job_or_404, job_public
 from api.schemas import JobPublic, JobUpdate, QueuePage, QueuePlace
 from store.jobs import log_line
-from store.models import Job, JobKind, JobStatus, Role
+from store.models import PARENT_KINDS, Job, JobStatus, Role
 from store.queue import queued_in_order
 
 router = APIRouter(prefix="/v1", tags=["jobs"], responses=responses(401))
@@ -30,7 +30,7 @@ def get_queue(
     decides afresh: each job that runs adds to its owner's time. Each job says `why` it stands where it does."""
     places = queued_in_order(session, limit)
     labels = job_labels(session, [p.job for p in places])
-    total = session.scalar(select(func.count()).where(Job.status == JobStatus.queued, Job.kind != JobKind.sweep))
+    total = session.scalar(select(func.count()).where(Job.status == JobStatus.queued, Job.kind.not_in(PARENT_KINDS)))
     items = [QueuePlace(position=i + 1, id=p.job.id, kind=p.job.kind, owner=p.job.owner.name,
                         label=labels.get(p.job.id), parent_id=p.job.parent_id, priority=p.job.priority,
                         owner_device_s=p.owner_device_s, created_at=p.job.created_at, why=p.why)

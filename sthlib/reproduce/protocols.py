@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sthlib.jobspecs import EvaluatorCall, SweepSpec
+from sthlib.jobspecs import EvaluatorCall, SweepSpec, _object, _seeds, _string, spec_hash
 from sthlib.specs import PRESETS, TrainSpec, merge
-from sthlib.validation import SpecError
+from sthlib.validation import SpecError, show
 
 # PAPER.md section 4 on MNIST-like data: noise, transferred FGSM from a separately trained unregularized source,
 # the boundary attack on 1000 images (5 repeats, with the spectrum of its perturbations) and the corruptions.
@@ -118,3 +118,41 @@ def get_protocol(name: str, test_only_ok: bool = False) -> Protocol:
         shown = sorted(n for n, p in PROTOCOLS.items() if test_only_ok or not p.test_only)
         raise SpecError("protocol", f"unknown protocol {name!r}", f"choose one of {', '.join(shown)}")
     return protocol
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """A report job: a protocol, its seeds (default: the protocol's) and changes to its S^Th setting."""
+
+    protocol: str
+    seeds: tuple[int, ...]
+    changes: dict[str, Any]
+
+    @property
+    def plan(self) -> Protocol:
+        return get_protocol(self.protocol, test_only_ok=True)
+
+    def sweep(self) -> SweepSpec:
+        """What the report trains and evaluates: the protocol's one-setting sweep (SpecError naming the field)."""
+        return self.plan.sweep(self.seeds, self.changes)
+
+    def validate(self) -> ReportSpec:
+        self.sweep()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "seeds": list(self.seeds), "changes": self.changes}
+
+    def spec_hash(self) -> str:
+        return spec_hash(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ReportSpec:
+        data = _object(data, "", ("protocol", "seeds", "changes"))
+        name = _string(data.get("protocol"), "protocol")
+        protocol = get_protocol(name, test_only_ok=True)
+        seeds = _seeds(data["seeds"]) if data.get("seeds") is not None else protocol.seeds
+        changes = data.get("changes") or {}
+        if not isinstance(changes, dict):
+            raise SpecError("changes", f"must be an object (training spec fields), got {show(changes)}")
+        return cls(name, seeds, changes)
