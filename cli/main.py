@@ -197,7 +197,13 @@ def reproduce(
     protocol: Annotated[str, typer.Argument(help="a protocol (`sth reproduce --list`)")] = "",
     seeds: Annotated[str | None, Opt(help="comma-separated seeds (default: the protocol's)")] = None,
     set_: Annotated[list[str] | None, Opt("--set", "-s", help="KEY=VALUE change of the S^Th setting")] = None,
-    local: Annotated[bool, Opt("--local", help="run here, without the service")] = False,
+    local: Annotated[
+        bool,
+        Opt(
+            "--local",
+            help="run here, without the service (default: a report job on the service at STH_URL, with STH_API_KEY)",
+        ),
+    ] = False,
     out: Annotated[Path | None, Opt(help="folder for the report (default runs/report-PROTOCOL)")] = None,
     device: Annotated[str, Opt(help="auto, cpu, cuda ...")] = "auto",
     list_: Annotated[bool, Opt("--list", help="list the protocols with their expected durations")] = False,
@@ -216,8 +222,6 @@ def reproduce(
                 table.add_row(p.name, f"{p.description}. {p.duration}")
         Console().print(table)
         return
-    if not local:
-        _fail("report jobs on the service are not built yet: run it here with --local")
     try:
         chosen = get_protocol(protocol, test_only_ok=True)
         seed_list = [int(s) for s in seeds.split(",")] if seeds else None
@@ -225,16 +229,35 @@ def reproduce(
         chosen.sweep(seed_list, changes)  # refuses a bad change before anything trains
     except (SpecError, ValueError) as e:
         _fail(str(e))
-    from sthlib.reproduce.local import run_local
-    from sthlib.train import resolve_device
+    folder = out or Path(f"runs/report-{protocol}")
+    if local:
+        from sthlib.reproduce.local import run_local
+        from sthlib.train import resolve_device
 
-    report = run_local(chosen, seed_list, changes, out or Path(f"runs/report-{protocol}"),
-                       device=str(resolve_device(device)), say=console.print)  # fmt: skip
+        report = run_local(chosen, seed_list, changes, folder, device=str(resolve_device(device)), say=console.print)
+    else:
+        report = _remote_report(protocol, seed_list, changes, folder)
     counts = ", ".join(f"{n} {verdict}" for verdict, n in report["summary"].items() if n)
     table = Table("claim", "verdict", Column("why", ratio=1), title=f"{protocol}: {counts}")
     for claim in report["claims"]:
         table.add_row(claim["id"], claim["verdict"], claim["reason"])
     Console().print(table)
+
+
+def _remote_report(protocol: str, seeds: list[int] | None, changes: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The report job on the service (STH_URL, STH_API_KEY): queued, followed, then its JSON and page saved."""
+    from cli.remote import _succeeded, call
+
+    body = {"protocol": protocol, "changes": changes, **({"seeds": seeds} if seeds else {})}
+    job = call("POST", "/v1/reports", json=body).json()
+    console.print(f"report job {job['id']}: {job.get('label') or protocol}")
+    _succeeded(job["id"])
+    report: dict[str, Any] = call("GET", f"/v1/reports/{job['id']}").json()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(report, indent=1))
+    (folder / "report.html").write_bytes(call("GET", f"/v1/reports/{job['id']}/html").content)
+    console.print(f"wrote {folder / 'report.json'} and {folder / 'report.html'}")
+    return report
 
 
 def print_summary(dataset: str, summary: dict[str, Any]) -> None:

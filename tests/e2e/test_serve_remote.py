@@ -98,3 +98,13 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
     except (FileNotFoundError, IndexError):
         return "zombie"
+
+
+def test_sth_reproduce_runs_a_report_job_on_the_service(served, tmp_path):
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["reproduce", "tiny", "--seeds", "0", "--out", str(out)], env=served)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["protocol"] == "tiny" and report["seeds"] == [0]
+    assert all(c["verdict"] in ("inconclusive", "not measured") for c in report["claims"])  # one seed: no interval
+    assert "one paired seed" in result.output and (out / "report.html").read_text().count("<svg") >= 3

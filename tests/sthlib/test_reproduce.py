@@ -123,7 +123,6 @@ def test_sth_reproduce_local_runs_the_tiny_protocol_and_its_report_reads_back_fr
     assert page.count("<svg") >= 3 and "mnist-5k" in page and report["header"]["data sha256"]["mnist-5k"]
     bad = CliRunner().invoke(app, ["reproduce", "tiny", "--local", "--set", "reg.threshold=2"])
     assert bad.exit_code == 2 and "changes.reg.threshold" in bad.output
-    assert CliRunner().invoke(app, ["reproduce", "tiny"]).exit_code == 2  # the service's report jobs: not yet
     listing = CliRunner().invoke(app, ["reproduce", "--list"], env={"COLUMNS": "80"})
     assert "fashion-mnist" in listing.output and "tiny" not in listing.output
     assert all(len(line) <= 80 for line in listing.output.splitlines())
