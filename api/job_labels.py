@@ -55,7 +55,7 @@ def _read(job: Job) -> Words | None:
         return Words(", ".join(call.name for call in spec.evaluators), spec.model_id)
     if isinstance(spec, ReportSpec):
         seeds = ",".join(map(str, spec.seeds))
-        return Words(f"report {spec.protocol}: {spec.sweep().base.setting_label()} vs alpha 0, seeds {seeds}", None)
+        return Words(f"{spec.protocol}: {spec.sweep().base.setting_label()} vs alpha 0, seeds {seeds}", None)
     return Words(_sweep_words(spec), None)
 
 

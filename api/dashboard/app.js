@@ -151,7 +151,7 @@ async function loadJobs() {
   const opened = $("#job-detail").hidden ? null : $("#job-detail").dataset.job;
   const rows = page.items.map((job) => el("tr", { "data-job": job.id, className: job.id === opened ? "opened" : "" },
     el("td", { className: "id", title: job.id }, short(job.id)),
-    el("td", { className: "kind" }, job.kind, job.parent_id ? el("span", { className: "sub", title: job.parent_id }, `of sweep ${short(job.parent_id)}`) : ""),
+    el("td", { className: "kind" }, job.kind, job.parent_id ? el("span", { className: "sub", title: job.parent_id }, `of ${short(job.parent_id)}`) : ""),
     el("td", { className: "what", title: job.label || "" }, job.label || ""),
     el("td", {}, el("span", { className: `status status-${job.status}` }, job.status),
       job.error ? ` ${job.error.message || ""}`.slice(0, 80) : ""),
@@ -160,14 +160,14 @@ async function loadJobs() {
     el("td", { className: "secondary" }, [job.worker, job.device].filter(Boolean).join(" / ")),
     el("td", { className: "secondary" }, new Date(job.created_at).toLocaleString()),
     el("td", {},
-      el("button", { onclick: reportErrors(() => openJob(job.id)) }, job.kind === "sweep" ? "sweep page" : "details"),
+      el("button", { onclick: reportErrors(() => openJob(job.id)) }, { sweep: "sweep page", report: "report" }[job.kind] || "details"),
       canChange(job) && ["queued", "running"].includes(job.status) && !job.cancel_requested
         ? el("button", { onclick: reportErrors(async () => { await api(`/v1/jobs/${job.id}/cancel`, { method: "POST" }); await loadJobs(); }) }, "cancel") : "",
       canChange(job) && ["failed", "cancelled"].includes(job.status)
         ? el("button", { onclick: reportErrors(async () => { const again = await postJSON(`/v1/jobs/${job.id}/retry`, {}); toast(`queued ${again.id}`, true); await loadJobs(); }) }, "retry") : ""),
   ));
   $("#jobs tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 9 }, "no job matches"))]));
-  const gpus = running.items.filter((job) => job.kind !== "sweep").map((job) => el("tr", {},
+  const gpus = running.items.filter((job) => !["sweep", "report"].includes(job.kind)).map((job) => el("tr", {},
     el("td", {}, job.worker || "?"), el("td", {}, job.device || "?"), el("td", {}, job.owner),
     el("td", { className: "id", title: job.id }, `${job.kind} ${short(job.id)}`), progressCell(job)));
   const onGpu = running.items.some((job) => (job.device || "").startsWith("cuda"));
@@ -201,9 +201,9 @@ function jobFacts(job) {
   return el("dl", { className: "facts" },
     el("dt", {}, "what"), el("dd", {}, `${job.kind}: ${job.label || "(a spec this server no longer reads)"}`),
     el("dt", {}, "owner"), el("dd", {}, job.owner),
-    job.kind === "sweep" ? "" : [el("dt", {}, "ran on"), el("dd", {}, [job.worker, job.device].filter(Boolean).join(" / ") || "not yet")],
+    ["sweep", "report"].includes(job.kind) ? "" : [el("dt", {}, "ran on"), el("dd", {}, [job.worker, job.device].filter(Boolean).join(" / ") || "not yet")],
     el("dt", {}, "created"), el("dd", {}, when(job.created_at), job.finished_at ? `, finished ${when(job.finished_at)}` : ""),
-    job.parent_id ? [el("dt", {}, "sweep"), el("dd", {}, el("button", { className: "link", onclick: reportErrors(() => openJob(job.parent_id)) }, job.parent_id))] : "",
+    job.parent_id ? [el("dt", {}, "part of"), el("dd", {}, el("button", { className: "link", onclick: reportErrors(() => openJob(job.parent_id)) }, job.parent_id))] : "",
     model ? [el("dt", {}, job.kind === "train" ? "trained" : "model"),
       el("dd", {}, el("button", { className: "link", onclick: reportErrors(() => openModelPage(model)) }, model))] : "");
 }
@@ -215,8 +215,9 @@ async function renderResult(jobId) {
   if (job.error) parts.push(el("p", { className: "error-text" }, `${job.error.code}: ${job.error.message}`));
   parts.push(el("p", { id: "detail-progress" }, progressLine(job)));
   if (job.kind === "sweep") parts.push(...sweepPage(job));
+  if (job.kind === "report") parts.push(...reportPage(job));
   parts.push(el("details", {}, el("summary", {}, "spec"), el("pre", {}, JSON.stringify(job.spec, null, 2))));
-  $("#detail-title").textContent = job.kind === "sweep" ? "Sweep" : "Job";
+  $("#detail-title").textContent = { sweep: "Sweep", report: "Report" }[job.kind] || "Job";
   $("#detail-result").replaceChildren(...parts);
   if (job.kind === "sweep") await initSweepPage(job);
   return job;

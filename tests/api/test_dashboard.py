@@ -9,7 +9,7 @@ def test_the_dashboard_is_served_whole_and_offline(client):
     html = client.get("/dashboard/")
     assert html.status_code == 200 and "text/html" in html.headers["content-type"]
     assets = [a for a in re.findall(r'(?:src|href)="([^"]+)"', html.text) if not a.startswith("data:")]
-    assert {"app.js", "sweeps.js", "histogram.js", "style.css"} <= set(assets)
+    assert {"app.js", "sweeps.js", "histogram.js", "reports.js", "style.css"} <= set(assets)
     for name in assets:
         assert client.get(f"/dashboard/{name}").status_code == 200, name
     for path in DASHBOARD.iterdir():  # nothing fetched from elsewhere: GPU servers are often offline

@@ -242,10 +242,42 @@ def test_a_researcher_sweeps_and_reads_the_sweep_page(page, served):
     rows = page.locator("#jobs tbody tr")
     expect(rows).to_have_count(4)
     for i in range(4):
-        expect(rows.nth(i).locator("td.kind")).to_contain_text(f"of sweep {sweep_id[:8]}")
+        expect(rows.nth(i).locator("td.kind")).to_contain_text(f"of {sweep_id[:8]}")
     evaluation = page.locator("#jobs tbody tr", has=page.locator("td.kind", has_text="evaluate")).first
     named = re.compile(r"^small_cnn-mnist-5k-a(0|0\.1-Th0\.2)-e1-s0-\w+: gaussian$")  # its model, its evaluator
     expect(evaluation.locator("td.what")).to_have_text(named)
     page.click("#f-parent-clear")
     expect(rows).to_have_count(5)  # the sweep too
     assert not page.problems or all("422" in p for p in page.problems), page.problems
+
+
+def test_a_report_page_shows_each_claims_verdict_and_the_full_report(page, served):
+    """A tiny report (two seeds, seconds) queued over the API; its page gives each claim's evidence and verdict,
+    and shows the full report in a sandboxed frame."""
+    import httpx
+    from playwright.sync_api import expect
+
+    headers = {"Authorization": f"Bearer {served['STH_API_KEY']}"}
+    job = httpx.post(f"{served['STH_URL']}/v1/reports", headers=headers, json={"protocol": "tiny", "seeds": [0, 1]})
+    assert job.status_code == 201, job.text
+    report_id = job.json()["id"]
+    sign_in(page, served)
+    row = page.locator(f"#jobs tr[data-job='{report_id}']")
+    expect(row.locator("td.what")).to_have_text("tiny: small_cnn mnist-5k a0.1 Th0.2 e2 vs alpha 0, seeds 0,1")
+    expect(row.locator(".status")).to_have_text("succeeded", timeout=240_000)
+    row.locator("button", has_text="report").click()
+    expect(page.locator("#detail-title")).to_have_text("Report")
+    report = httpx.get(f"{served['STH_URL']}/v1/reports/{report_id}", headers=headers).json()
+    claims = page.locator("#report-claims tbody tr")
+    expect(claims).to_have_count(len(report["claims"]))
+    first = report["claims"][0]
+    expect(claims.first.locator("td.verdict")).to_have_text(first["verdict"])
+    expect(page.locator("#report-summary")).to_contain_text("paired t-test")
+    page.click("#report-open")
+    frame = page.frame_locator("#report-frame")
+    expect(frame.locator("h1")).to_contain_text("reproduction report: tiny")
+    expect(frame.locator("svg").first).to_be_visible()
+    assert page.locator("#report-frame").get_attribute("sandbox") == ""
+    page.set_viewport_size({"width": 1280, "height": 1600})
+    shoot(page, "dashboard-report")
+    assert not page.problems, page.problems

@@ -19,7 +19,7 @@ def test_a_report_job_writes_a_report_whose_numbers_are_its_stored_results(api, 
     created = api.post("/v1/reports", headers=auth(api, "alice"), json=TINY)
     assert created.status_code == 201, created.text
     report_id = created.json()["id"]
-    assert created.json()["kind"] == "report" and "report tiny" in (created.json().get("label") or "report tiny")
+    assert created.json()["kind"] == "report" and created.json()["label"].startswith("tiny: small_cnn mnist-5k a0.1")
     early = api.get(f"/v1/reports/{report_id}", headers=auth(api, "bob"))
     assert early.status_code in (200, 409)  # 409 while it runs (it can hardly be done already)
     job = wait_for(api, report_id, "alice", timeout=600)
