@@ -1,5 +1,5 @@
-"""Models side by side: the newest results of one evaluator (GET /v1/compare), per model or per setting (the mean
-over its seeds with a 95% Student t interval)."""
+"""Models side by side: the newest results of one evaluator (GET /v1/compare) and how they learned, epoch by epoch
+(GET /v1/compare/history), per model or per setting (the mean over its seeds with a 95% Student t interval)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import statistics
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,12 +17,25 @@ from api.deps import SessionDep, UserDep
 from api.errors import invalid, not_found, responses
 from api.inputs import Name
 from api.routes.models import get_model_or_404, typed_spec
-from sthlib.evaluate.aggregate import INTERVAL, aggregate_curves, aggregate_reports, t_interval
+from sthlib.evaluate.aggregate import (
+    HISTORY_INTERVAL,
+    HISTORY_METRICS,
+    INTERVAL,
+    aggregate_curves,
+    aggregate_histories,
+    aggregate_reports,
+    t_interval,
+)
 from sthlib.evaluate.results import RobustnessCurve
 from store.models import EvalResult, Job, Model, json_safe
 
 router = APIRouter(prefix="/v1", tags=["compare"], responses=responses(401))
 MAX_COMPARED = 64
+ModelIds = Annotated[list[Name], Query(max_length=MAX_COMPARED, description="model ids")]
+SettingIds = Annotated[list[Name], Query(max_length=MAX_COMPARED, description="setting ids: all their models")]
+SweepId = Annotated[Name | None, Query(description="a sweep: the models it trained")]
+GROUP_BY = "model: one entry per model; setting: the mean over a setting's models (seeds) with a 95% t interval"
+GroupBy = Annotated[Literal["model", "setting"], Query(description=GROUP_BY)]
 
 
 @router.get("/compare", response_model=None, responses=responses(404))
@@ -29,12 +43,10 @@ def compare(
     session: SessionDep, _: UserDep,
     evaluator: Annotated[Name, Query(description="an evaluator of GET /v1/evaluators (curves and minimal "
                                      "perturbations alike)", openapi_examples={"gaussian": {"value": "gaussian"}})],
-    model_id: Annotated[list[Name], Query(max_length=MAX_COMPARED, description="model ids")] = [],  # noqa: B006
-    setting: Annotated[list[Name], Query(max_length=MAX_COMPARED, description="setting ids: all their models")] = [],  # noqa: B006
-    sweep_id: Annotated[Name | None, Query(description="a sweep: the models it trained")] = None,
-    group_by: Annotated[Literal["model", "setting"], Query(description="model: one entry per model; setting: the "
-                                                           "mean over a setting's models (seeds) with a 95% t "
-                                                           "interval")] = "model",
+    model_id: ModelIds = [],  # noqa: B006
+    setting: SettingIds = [],  # noqa: B006
+    sweep_id: SweepId = None,
+    group_by: GroupBy = "model",
     format: Literal["json", "csv", "png", "svg"] = "json",
     plot: Annotated[Literal["auto", "spectrum"], Query(description="figures of minimal-perturbation reports: auto "
                                                        "(the scores with their intervals) or spectrum (the radial "
@@ -101,14 +113,10 @@ def _groups(session: Session, models: list[Model], found: dict[str, list[EvalRes
             group_by: str) -> list[dict[str, Any]]:  # fmt: skip
     """One entry per group and result label: its models, the aggregate of their results, R0, and R0/U0 against the
     unregularized twin of its setting (from every stored model of that setting, asked for or not)."""
-    members: dict[str, list[Model]] = {}
-    for m in models:
-        if found.get(m.id):
-            members.setdefault((m.setting or m.id) if group_by == "setting" else m.id, []).append(m)
     entries = []
-    for key, group in members.items():
+    for key, group in _members([m for m in models if found.get(m.id)], group_by).items():
         spec = typed_spec(group[0])
-        label = (spec.setting_label() if spec else group[0].name) if group_by == "setting" else group[0].name
+        label = _group_label(group, group_by)
         accuracies = [a for a in map(_test_acc, group) if a is not None]
         r0 = t_interval(accuracies).to_dict() if accuracies else None
         u0, baseline = None, None
@@ -138,6 +146,19 @@ def _groups(session: Session, models: list[Model], found: dict[str, list[EvalRes
                 raise invalid(f"{label}: {e}", "evaluator") from None
             entries.append(json_safe(entry))
     return entries
+
+
+def _members(models: list[Model], group_by: str) -> dict[str, list[Model]]:
+    """group key (a setting, or a model id) -> its models, in the order asked for."""
+    members: dict[str, list[Model]] = {}
+    for m in models:
+        members.setdefault((m.setting or m.id) if group_by == "setting" else m.id, []).append(m)
+    return members
+
+
+def _group_label(group: list[Model], group_by: str) -> str:
+    spec = typed_spec(group[0])
+    return spec.setting_label() if spec and group_by == "setting" else group[0].name
 
 
 def _seed(model: Model) -> int | None:
@@ -184,5 +205,89 @@ def _compare_figure(groups: list[dict[str, Any]], kind: str, evaluator: str, plo
                               cutoff=next(iter(spectra.values()))["spectrum"].get("cutoff"))  # fmt: skip
     else:
         figure = plot_score_groups(groups, title=f"{evaluator}: minimal perturbation")
-    media = "image/png" if format == "png" else "image/svg+xml"
-    return Response(figure_bytes(figure, format), media_type=media)
+    return _image(figure_bytes(figure, format), format)
+
+
+def _image(content: bytes, format: str) -> Response:
+    return Response(content, media_type="image/png" if format == "png" else "image/svg+xml")
+
+
+class HistoryPoint(BaseModel):
+    epoch: int
+    mean: float
+    low: float | None = Field(description="the interval's bounds; null for n = 1")
+    high: float | None
+    n: int = Field(description="the group's models that recorded the metric at this epoch")
+    std: float | None = Field(description="sample standard deviation (ddof 1); null for n = 1")
+
+
+class HistoryGroup(BaseModel):
+    key: str = Field(description="the setting (group_by=setting) or the model id")
+    label: str
+    setting: str | None
+    models: list[str]
+    seeds: list[int | None]
+    n: int = Field(description="the group's models")
+    series: dict[str, list[HistoryPoint]] = Field(description="per metric, per epoch it was recorded at")
+
+
+class HistoryComparison(BaseModel):
+    group_by: Literal["model", "setting"]
+    interval: str
+    metrics: dict[str, str] = Field(description="each metric of the series and what it measures")
+    missing: list[str] = Field(description="models asked for that have no per-epoch history (uploaded without one)")
+    groups: list[HistoryGroup]
+
+
+HISTORY_FORMATS = {"content": {"text/csv": {}, "image/png": {}, "image/svg+xml": {}},
+                   "description": "JSON, or CSV rows per group, epoch and metric, or a figure"}  # fmt: skip
+
+
+@router.get("/compare/history", response_model=None,
+            responses={**responses(404), 200: {"model": HistoryComparison, **HISTORY_FORMATS}})  # fmt: skip
+def compare_history(
+    session: SessionDep, _: UserDep,
+    model_id: ModelIds = [],  # noqa: B006
+    setting: SettingIds = [],  # noqa: B006
+    sweep_id: SweepId = None,
+    group_by: GroupBy = "model",
+    format: Literal["json", "csv", "png", "svg"] = "json",
+) -> Any:  # fmt: skip
+    """How models learned, side by side: per group (a model, or a setting's models) and per epoch, the mean over
+    its models with a 95% Student t interval and n (the models that reached the epoch: seeds may have trained
+    different numbers of epochs) of the train loss, L_reg, train and validation accuracy and the similarity
+    correlation. Figures need matplotlib: one panel per metric, a line and band per group."""
+    models = _compared_models(session, model_id, setting, sweep_id)
+    missing = [m.id for m in models if not m.history]
+    if len(missing) == len(models) or (group_by == "model" and missing):
+        raise invalid(f"model {missing[0]} has no per-epoch history (uploaded without one)", "model_id")
+    groups = [_history_group(key, group, group_by) for key, group in _members(
+        [m for m in models if m.history], group_by).items()]  # fmt: skip
+    if format == "csv":
+        return Response(_history_csv(groups), media_type="text/csv")
+    if format in ("png", "svg"):
+        from sthlib.evaluate.plots import figure_bytes, plot_history_groups
+
+        title = "training history by setting (mean over its models)" if group_by == "setting" else "training history"
+        return _image(figure_bytes(plot_history_groups([g.model_dump() for g in groups], title=title), format), format)
+    return HistoryComparison(group_by=group_by, interval=HISTORY_INTERVAL, missing=missing, groups=groups,
+                             metrics={m.key: f"{m.axis}: {m.description}" for m in HISTORY_METRICS})  # fmt: skip
+
+
+def _history_group(key: str, group: list[Model], group_by: str) -> HistoryGroup:
+    series = aggregate_histories([m.history or [] for m in group], [m.key for m in HISTORY_METRICS])
+    return HistoryGroup(key=key, label=_group_label(group, group_by), setting=group[0].setting,
+                        models=[m.id for m in group], seeds=[_seed(m) for m in group], n=len(group),
+                        series={k: [HistoryPoint(**p) for p in points] for k, points in series.items()})  # fmt: skip
+
+
+def _history_csv(groups: list[HistoryGroup]) -> str:
+    """One row per group, epoch and metric recorded (a long table: one filter or pivot away from any plot)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["group", "label", "epoch", "metric", "n", "mean", "low", "high", "std"])
+    for g in groups:
+        rows = [(p.epoch, metric, p) for metric, points in g.series.items() for p in points]
+        for epoch, metric, p in sorted(rows, key=lambda row: row[0]):
+            writer.writerow([g.key, g.label, epoch, metric, p.n, p.mean, p.low, p.high, p.std])
+    return out.getvalue()

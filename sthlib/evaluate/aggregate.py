@@ -104,3 +104,50 @@ def aggregate_reports(reports: list[dict[str, Any]]) -> ReportGroup:
                     "power": [statistics.fmean(c) for c in columns], "half_power_frequency": half}  # fmt: skip
     return ReportGroup(t_interval([s.score for s in summaries]), t_interval([s.success_rate for s in summaries]),
                        spectrum)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HistoryMetric:
+    """A per-epoch metric of sthlib.train.metrics.EpochMetrics that training histories are compared on."""
+
+    key: str  # the EpochMetrics field, as stored in a model's history
+    axis: str  # a figure's axis label
+    description: str
+
+
+HISTORY_METRICS = (
+    HistoryMetric("train_loss", "train loss (nats)", "cross-entropy, mean over the epoch's batches, training mode"),
+    HistoryMetric("reg_loss", "L_reg", "regularization loss, mean over the epoch's pair batches (none: unregularized)"),
+    HistoryMetric("train_acc", "train accuracy", "mean over the epoch's batches, training mode"),
+    HistoryMetric("valid_acc", "validation accuracy", "a full pass over the validation split, eval mode"),
+    HistoryMetric("sim_corr", "similarity correlation", "Pearson r of predicted and target similarity on fixed "
+                  "pairs, eval mode (none: unregularized)"),
+)  # fmt: skip
+HISTORY_INTERVAL = (
+    "95% Student t interval, per epoch, over the models (seeds) of a group that recorded the metric at that epoch "
+    "(n per epoch: seeds may have trained different numbers of epochs); none for n = 1"
+)
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def aggregate_histories(histories: list[list[dict[str, Any]]],
+                        keys: list[str]) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """Per metric key, per epoch: the mean over the histories (one per model, a list of EpochMetrics dicts) that have
+    a finite value at that epoch, with its interval and n; epochs no history has a value for are left out. An entry
+    without an integer epoch, or a value that is no finite number (an upload's history), is skipped; a model that
+    recorded an epoch twice counts once, with its last record."""
+    per_model = [{e["epoch"]: e for e in history if isinstance(e.get("epoch"), int)} for history in histories]
+    series: dict[str, list[dict[str, Any]]] = {}
+    for key in keys:
+        by_epoch: dict[int, list[float]] = {}
+        for epochs in per_model:
+            for epoch, entry in epochs.items():
+                value = _number(entry.get(key))
+                if value is not None:
+                    by_epoch.setdefault(epoch, []).append(value)
+        series[key] = [{"epoch": e, **t_interval(v).to_dict()} for e, v in sorted(by_epoch.items())]
+    return series

@@ -1,4 +1,5 @@
-"""Figures of robustness results: accuracy curves, perturbation spectra, corruption accuracy by frequency group.
+"""Figures of robustness results: accuracy curves, perturbation spectra, corruption accuracy by frequency group;
+training histories, of one model and of groups of models.
 
 Figures are built as matplotlib.figure.Figure with an Agg canvas attached, so nothing touches pyplot's global state
 (no open-figure registry, no backend switch) and the code runs in workers without a display."""
@@ -10,15 +11,19 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib import rc_context
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from sthlib.evaluate.aggregate import HISTORY_METRICS, HistoryMetric
 from sthlib.evaluate.metrics import FREQUENCY_GROUPS
 from sthlib.evaluate.results import RobustnessCurve
 
@@ -242,3 +247,75 @@ def plot_history(
     if title:
         fig.suptitle(title)
     return fig
+
+
+LineStyle = Literal["-", "--", ":", "-."]
+LINE_STYLES: tuple[LineStyle, ...] = ("-", "--", ":", "-.")
+
+
+def plot_history_groups(
+    groups: Sequence[Mapping[str, Any]], metrics: Sequence[HistoryMetric] = HISTORY_METRICS, title: str | None = None
+) -> Figure:
+    """How groups of models learned: one panel per metric, per group a line at the mean over its models and a band
+    for the interval (where n > 1), in the colour of its key (its setting), dashed or dotted when an earlier group
+    has that colour already; the legend, in a panel of its own, gives n (a range when seeds trained different
+    numbers of epochs). Each group: key, label, n, series {metric key: [{epoch, mean, low, high, n}]} as GET
+    /v1/compare/history returns."""
+    if not groups:
+        raise ValueError("plot_history_groups needs at least one group")
+    columns = math.ceil((len(metrics) + 1) / 2)  # the legend takes the last panel
+    height = max(6.8, 0.36 * len(groups) + 1.6)  # inches: the legend's panel (half the height) holds every group
+    fig = Figure(figsize=(4.2 * columns, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, columns, sharex=True).flatten()
+    styles = _line_styles([color_for(g["key"]) for g in groups])
+    for i, (ax, metric) in enumerate(zip(axes, metrics, strict=False)):
+        ax.set_title(metric.axis, fontsize="medium")
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if i >= columns or i + columns >= len(metrics):  # the bottom row, or above the legend's panel
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_tick_params(labelbottom=True)
+        drawn = [_history_band(ax, g["series"].get(metric.key) or [], color, linestyle)
+                 for g, (color, linestyle) in zip(groups, styles, strict=True)]  # fmt: skip
+        if not any(drawn):
+            ax.text(0.5, 0.5, "not recorded (unregularized)", ha="center", va="center", transform=ax.transAxes)
+    for ax in axes[len(metrics) :]:
+        ax.axis("off")
+    handles: list[Artist] = [Line2D([], [], color=color, linestyle=linestyle, marker="o", markersize=3,
+                                    label=_history_legend(g))
+                             for g, (color, linestyle) in zip(groups, styles, strict=True)]  # fmt: skip
+    if any(p["low"] is not None for g in groups for points in g["series"].values() for p in points):
+        handles.append(Patch(color="grey", alpha=0.25, label="95% t interval over the models"))
+    axes[-1].legend(handles=handles, loc="center", fontsize="small", frameon=False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _line_styles(colors: list[str]) -> list[tuple[str, LineStyle]]:
+    """(colour, line style) per group: groups whose keys share a colour get different line styles."""
+    used: dict[str, int] = {}
+    styles = []
+    for color in colors:
+        styles.append((color, LINE_STYLES[used.get(color, 0) % len(LINE_STYLES)]))
+        used[color] = used.get(color, 0) + 1
+    return styles
+
+
+def _history_band(ax: Axes, points: Sequence[Mapping[str, Any]], color: str, linestyle: LineStyle) -> bool:
+    """One group's series on one panel: the mean line, and the band where the interval exists (n > 1)."""
+    if not points:
+        return False
+    epochs = [p["epoch"] for p in points]
+    ax.plot(epochs, [p["mean"] for p in points], marker="o", markersize=3, color=color, linestyle=linestyle)
+    low = [math.nan if p["low"] is None else p["low"] for p in points]
+    high = [math.nan if p["high"] is None else p["high"] for p in points]
+    ax.fill_between(epochs, low, high, color=color, alpha=0.2, linewidth=0)
+    return True
+
+
+def _history_legend(group: Mapping[str, Any]) -> str:
+    counts = {p["n"] for points in group["series"].values() for p in points}
+    n = f"{min(counts)}-{max(counts)}" if len(counts) > 1 else str(group["n"])
+    return f"{group['label']} (n={n})"
