@@ -80,7 +80,9 @@ def plot_spectra(spectra: Mapping[str, Mapping[str, Any]], title: str | None = N
     if not spectra:
         raise ValueError("plot_spectra needs at least one spectrum")
     fig, ax = _new_axes(title)
-    for label, spectrum in spectra.items():
+    given = [(colors or {}).get(label) for label in spectra]
+    styles = _line_styles([c or "" for c in given])  # two keys may share a colour: not a line style
+    for (label, spectrum), color, (_, linestyle) in zip(spectra.items(), given, styles, strict=True):
         if "frequency" not in spectrum or "power" not in spectrum:
             raise ValueError(f"spectrum {label!r} needs keys 'frequency' and 'power', has {sorted(spectrum)}")
         frequency = np.asarray(spectrum["frequency"], dtype=np.float64)
@@ -90,7 +92,8 @@ def plot_spectra(spectra: Mapping[str, Mapping[str, Any]], title: str | None = N
         if "components" in spectrum:  # bins that hold no Fourier component (small images) are not drawn as 0
             keep = np.asarray(spectrum["components"]) > 0
             frequency, power = frequency[keep], power[keep]
-        ax.plot(frequency, power, marker="o", markersize=3, label=label, color=(colors or {}).get(label))
+        ax.plot(frequency, power, marker="o", markersize=3, label=label, color=color,
+                linestyle=linestyle if color else "-")  # fmt: skip
     if cutoff is not None:
         ax.axvline(cutoff, color="black", linestyle=":", linewidth=1, label=f"cutoff {cutoff:g} (low | high)")
     ax.set_yscale("log")  # non-positive power values are masked
@@ -166,15 +169,16 @@ def plot_curve_groups(groups: list[dict[str, Any]], x_label: str, title: str | N
     if not groups:
         raise ValueError("plot_curve_groups needs at least one group")
     fig, ax = _new_axes(title)
-    for group in groups:
+    styles = _line_styles([color_for(g["key"]) for g in groups])  # two keys may share a colour: not a line style
+    for group, (color, linestyle) in zip(groups, styles, strict=True):
         points = group["points"]
         x = [p["strength"] for p in points]
-        color = color_for(group["key"])
         auc = group["auc"]
         legend = f"{group['label']} (n={group['n']}, AUC {auc['mean']:.3f}"
         legend += f" [{auc['low']:.3f}, {auc['high']:.3f}]" if auc["low"] is not None else ""
         legend += f", R0/U0 {group['r0_u0']:.2f})" if group.get("r0_u0") is not None else ")"
-        ax.plot(x, [p["mean"] for p in points], marker="o", markersize=3, color=color, label=legend)
+        ax.plot(x, [p["mean"] for p in points], marker="o", markersize=3, color=color, linestyle=linestyle,
+                label=legend)  # fmt: skip
         if all(p["low"] is not None for p in points):
             ax.fill_between(x, [p["low"] for p in points], [p["high"] for p in points], color=color, alpha=0.2,
                             linewidth=0)  # fmt: skip
