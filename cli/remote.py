@@ -267,18 +267,28 @@ def _headline(h: dict[str, Any]) -> str:
 
 @remote.command("compare")
 def compare(
-    evaluator: Annotated[str, typer.Option("--evaluator", "-e")],
+    evaluator: Annotated[str | None, typer.Option("--evaluator", "-e", help="whose results to compare")] = None,
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="a model id (repeatable)")] = None,
     setting: Annotated[list[str] | None, typer.Option("--setting", help="a setting id (repeatable)")] = None,
     sweep: Annotated[str | None, typer.Option("--sweep", help="a sweep id: the models it trained")] = None,
     group_by: Annotated[str, typer.Option(help="model, or setting: mean and 95% t interval over seeds")] = "model",
     fmt: Annotated[str, typer.Option("--format", help="table, json, csv, png or svg")] = "csv",
     to: Annotated[Path | None, typer.Option("--out", help="write to this file instead of the terminal")] = None,
+    history: Annotated[bool, typer.Option("--history", help="compare how they learned (per-epoch metrics) "
+                                          "instead of an evaluator's results")] = False,
 ) -> None:  # fmt: skip
-    """Results of one evaluator side by side: per model, or per setting (mean over its seeds with an interval)."""
-    params = {"model_id": model or [], "setting": setting or [], "evaluator": evaluator, "group_by": group_by,
-              "format": "json" if fmt == "table" else fmt, **({"sweep_id": sweep} if sweep else {})}  # fmt: skip
-    response = call("GET", "/v1/compare", params=params)
+    """Results of one evaluator (or, with --history, the training histories) side by side: per model, or per
+    setting (mean over its seeds with a 95% t interval)."""
+    if (evaluator is None) == (not history):
+        err.print("[red]error:[/red] name an evaluator (-e NAME) or ask for --history, not both")
+        raise typer.Exit(2)
+    if history and fmt == "table":
+        err.print("[red]error:[/red] --history gives json, csv, png or svg")
+        raise typer.Exit(2)
+    params = {"model_id": model or [], "setting": setting or [], "group_by": group_by,
+              "format": "json" if fmt == "table" else fmt, **({"sweep_id": sweep} if sweep else {}),
+              **({} if history else {"evaluator": evaluator})}  # fmt: skip
+    response = call("GET", "/v1/compare/history" if history else "/v1/compare", params=params)
     if fmt == "table":
         out.print(_compare_table(response.json()))
         return

@@ -115,3 +115,34 @@ def test_wait_prints_the_model_only_when_the_job_succeeded(client, monkeypatch):
     ended.update(status=JobStatus.succeeded, error=None)
     job = runner.invoke(app, ["remote", "evaluate", "0" * 32, "-a", "gaussian", "--wait"])
     assert job.exit_code == 1 and "404" in job.output  # no such model: refused before anything is followed
+
+
+def test_compare_history_by_setting_from_the_command_line(sth, client, world, tmp_path):  # noqa: F811
+    from store.models import Model
+
+    with session_scope(client.settings.database_url) as session:
+        for seed, model_id in enumerate(world["reg"]):
+            session.get(Model, model_id).history = [
+                {"epoch": e, "train_loss": 2.0 - 0.5 * e, "train_acc": 0.3 * e + 0.01 * seed, "valid_acc": 0.3 * e}
+                for e in (0, 1, 2)]  # fmt: skip
+        session.commit()
+    run = runner.invoke(app, ["remote", "compare", "--history", "--setting", world["setting"], "--group-by", "setting"])
+    csv = run.stdout  # machine output: no table, no 80 columns
+    assert run.exit_code == 0 and csv.splitlines()[0] == "group,label,epoch,metric,n,mean,low,high,std"
+    assert f"{world['setting']},small_cnn mnist-5k a1 Th0.2 e3,2,train_acc,3,0.61," in csv
+    figure = tmp_path / "history.svg"
+    assert "wrote" in sth(
+        "compare",
+        "--history",
+        "--sweep",
+        world["sweep"],
+        "--group-by",
+        "setting",
+        "--format",
+        "svg",
+        "--out",
+        str(figure),
+    )  # its baseline models have no history: left out
+    assert "<text" in figure.read_text()
+    both = runner.invoke(app, ["remote", "compare", "--history", "-e", "gaussian", "--setting", world["setting"]])
+    assert both.exit_code == 2 and "not both" in both.output
