@@ -12,6 +12,7 @@ evaluations, which attack with it, are queued once it is trained.
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 from typing import Any
 
@@ -27,6 +28,8 @@ from sthlib.specs import TrainSpec
 from store import reports
 from store.jobs import log_line, transition
 from store.models import PARENT_KINDS, EvalResult, Job, JobKind, JobStatus, Model
+
+log = logging.getLogger(__name__)
 
 
 def plan_of(parent: Job) -> SweepSpec:
@@ -103,7 +106,14 @@ def advance(session: Session, sweep_id: str) -> list[Job]:
     phase = "train" if any(t.status is not JobStatus.succeeded for t in trains) else "evaluate"
     parent.progress = {"phase": phase, "fraction": round(done / total, 4), "done": done, "jobs": total}
     if done == total and parent.kind is JobKind.report:
-        result = reports.write(session, parent, sweep, [(t, specs[t.id]) for t in subjects], models, evals)
+        try:
+            result = reports.write(session, parent, sweep, [(t, specs[t.id]) for t in subjects], models, evals)
+        except Exception as e:  # a report that cannot be written fails once, with the reason, not at every advance
+            log.exception("report %s could not be written", parent.id)
+            message = f"the report could not be written: {type(e).__name__}: {e}"
+            log_line(session, parent.id, message, level="error")
+            transition(session, parent, JobStatus.failed, error_code="ReportFailed", error_message=message)
+            return queued
         result["source_model"] = source.id if source is not None else None
         log_line(session, parent.id, f"report written: {result['summary_line']}")
         transition(session, parent, JobStatus.succeeded, result=result)

@@ -255,3 +255,29 @@ def test_retrying_a_sweep_trains_its_transfer_source_again(client):  # noqa: F81
     again = client.post(f"/v1/jobs/{sweep['id']}/retry", headers=auth(client)).json()
     assert again["spec"]["source_seed"] == 1 and again["spec"]["evaluators"] == sweep["spec"]["evaluators"]
     assert sorted(spec["seed"] for _, spec, _ in children(url, again["id"], JobKind.train)) == [0, 0, 0, 1]
+
+
+def test_a_report_that_cannot_be_written_fails_once_with_the_reason(client, monkeypatch):  # noqa: F811
+    from store import reports
+
+    url = client.settings.database_url
+    response = client.post("/v1/reports", headers=auth(client), json={"protocol": "tiny", "seeds": [0]})
+    assert response.status_code == 201, response.text
+    report = response.json()
+    assert report["kind"] == "report" and report["progress"]["jobs"] == 3 + 2  # S^Th, baseline, source; 2 evaluated
+    for job_id, _, _ in children(url, report["id"], JobKind.train):
+        finish_training(url, job_id, 0.9)
+        advance(url, report["id"], lambda _: None)
+
+    def broken(*_):
+        raise ValueError("a figure failed")
+
+    monkeypatch.setattr(reports, "write", broken)
+    for job_id, _, _ in children(url, report["id"], JobKind.evaluate):
+        finish_evaluation(url, job_id, [0.9, 0.5, 0.2])
+        advance(url, report["id"], lambda _: None)
+    advance(url, report["id"], lambda _: None)  # the reconciler's next pass: nothing more happens
+    done = client.get(f"/v1/jobs/{report['id']}", headers=auth(client)).json()
+    assert done["status"] == "failed" and done["error"]["code"] == "ReportFailed"
+    assert "ValueError: a figure failed" in done["error"]["message"]
+    assert client.get(f"/v1/reports/{report['id']}", headers=auth(client)).status_code == 409
