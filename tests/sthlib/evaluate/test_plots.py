@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from sthlib.evaluate.metrics import corruption_table
@@ -87,3 +88,30 @@ def test_two_settings_that_share_a_colour_are_told_apart_by_line_style():
     spectrum = {"frequency": [0.1, 0.3], "power": [0.6, 0.4]}
     fig = plot_spectra({"a": spectrum, "b": spectrum}, colors={"a": color_for("k1"), "b": color_for("k7")})
     assert len({line.get_linestyle() for line in fig.axes[0].get_lines()[:2]}) == 2
+
+
+def test_plot_history_groups_a_panel_per_metric_bands_where_n_exceeds_one_and_n_in_the_legend():
+    from matplotlib.collections import PolyCollection
+
+    from sthlib.evaluate.aggregate import HISTORY_METRICS
+    from sthlib.evaluate.plots import color_for, plot_history_groups
+
+    def point(epoch, n):
+        return {"epoch": epoch, "mean": 0.5, "low": 0.4 if n > 1 else None, "high": 0.6 if n > 1 else None, "n": n}
+
+    reg = {"key": "s1", "label": "a1", "n": 3, "series": {"train_loss": [point(1, 3), point(2, 1)], "sim_corr": []}}
+    base = {"key": "s2", "label": "a0", "n": 1, "series": {"train_loss": [point(1, 1), point(2, 1)]}}
+    fig = plot_history_groups([reg, base], title="t")
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+    assert list(panels) == [m.axis for m in HISTORY_METRICS]
+    loss = panels["train loss (nats)"]
+    assert [line.get_color() for line in loss.get_lines()] == [color_for("s1"), color_for("s2")]
+    (band,) = [c for c in loss.collections if isinstance(c, PolyCollection) and len(c.get_paths())]  # a1's only
+    assert band.get_facecolor()[0][:3] == pytest.approx(to_rgb(color_for("s1")))
+    assert "not recorded (unregularized)" in [t.get_text() for t in panels["similarity correlation"].texts]
+    (legend,) = [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    assert [t.get_text() for t in legend.get_texts()] == ["a1 (n=1-3)", "a0 (n=1)", "95% t interval over the models"]
+    many = [{**base, "key": f"k{i}", "label": f"setting {i}"} for i in range(40)]
+    assert plot_history_groups(many).get_figheight() > fig.get_figheight()  # the legend's panel holds every group
+    with pytest.raises(ValueError):
+        plot_history_groups([])
