@@ -138,9 +138,10 @@ def aggregate_histories(histories: list[list[dict[str, Any]]],
                         keys: list[str]) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
     """Per metric key, per epoch: the mean over the histories (one per model, a list of EpochMetrics dicts) that have
     a finite value at that epoch, with its interval and n; epochs no history has a value for are left out. An entry
-    without an integer epoch, or a value that is no finite number (an upload's history), is skipped; a model that
-    recorded an epoch twice counts once, with its last record."""
-    per_model = [{e["epoch"]: e for e in history if isinstance(e.get("epoch"), int)} for history in histories]
+    that is no object or has no integer epoch, or a value that is no finite number (an upload's history), is
+    skipped; a model that recorded an epoch twice counts once, with its last record."""
+    per_model = [{e["epoch"]: e for e in history if isinstance(e, dict) and type(e.get("epoch")) is int}
+                 for history in histories]  # fmt: skip
     series: dict[str, list[dict[str, Any]]] = {}
     for key in keys:
         by_epoch: dict[int, list[float]] = {}

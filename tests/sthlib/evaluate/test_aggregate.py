@@ -25,7 +25,8 @@ def test_what_is_no_finite_number_or_has_no_epoch_is_skipped_and_a_repeated_epoc
     histories = [
         [{"epoch": 1, "train_loss": 9.0}, {"epoch": 1, "train_loss": 1.0}, {"epoch": "2", "train_loss": 5.0}],
         [{"epoch": 1, "train_loss": "1.5"}, {"epoch": 2, "train_loss": math.nan}, {"train_loss": 4.0}],
-        [{"epoch": 1, "train_loss": True}, {"epoch": 2, "train_loss": math.inf}],
+        [{"epoch": 1, "train_loss": True}, {"epoch": 2, "train_loss": math.inf}, {"epoch": True, "train_loss": 3.0}],
+        ["epoch 1", None, [1, 2.0]],
     ]
     series = aggregate_histories(histories, ["train_loss", "sim_corr"])
     assert series["train_loss"] == [{"epoch": 1, "mean": 1.0, "low": None, "high": None, "n": 1, "std": None}]
