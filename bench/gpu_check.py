@@ -81,7 +81,7 @@ def evaluator_rates(device: str, quick: bool, arch: str) -> dict[str, Any]:
     from sthlib.evaluate.classifier import evaluation_images
 
     n = 20 if quick else 500
-    cases = {"gaussian": {"strengths": [0, 0.2, 0.4]} if quick else {}, "transfer_fgsm": {},
+    cases: dict[str, dict[str, Any]] = {"gaussian": {"strengths": [0, 0.2, 0.4]} if quick else {}, "transfer_fgsm": {},
              "boundary": {"steps": 5 if quick else 200, "repeats": 1}}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         changes = {"arch": arch, "train_limit": 600 if quick else 2560}  # enough to predict several classes
@@ -128,7 +128,7 @@ def step_ratio(data: dict[str, Any], unregularized: Any, regularized: Any) -> fl
     """Regularized step time over unregularized step time (ideal: (64 + 2k) / 64)."""
     if not isinstance(unregularized, float) or not isinstance(regularized, float):
         return None
-    return (data["batch"] + 2 * data["pairs"]) / regularized / (data["batch"] / unregularized)
+    return float((data["batch"] + 2 * data["pairs"]) / regularized / (data["batch"] / unregularized))
 
 
 def training_rows(data: dict[str, Any]) -> list[Row]:
