@@ -18,7 +18,7 @@ from api.lifecycle import Drain
 from api.limits import BodyLimits
 from api.queue import JobQueue
 from api.recent import Recent
-from api.routes import catalogue, compare, datasets, health, jobs, models, queue, reports, users
+from api.routes import catalogue, compare, datasets, health, jobs, models, queue, reports, users, workers
 from api.uploads import UploadLimits
 from store.db import migrate, session_factory
 from store.models import User
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, migrate_on_start: bool = True) 
     app.add_middleware(UploadLimits, limits=upload_limits)
     app.add_middleware(BodyLimits, max_json_bytes=settings.max_json_bytes, timeout_s=settings.body_timeout_s,
                        uploads=upload_limits.keys())  # fmt: skip
-    for module in (health, catalogue, datasets, jobs, queue, models, compare, reports, users):
+    for module in (health, catalogue, datasets, jobs, queue, models, compare, reports, users, workers):
         app.include_router(module.router)
     app.mount("/dashboard", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")
 

@@ -17,8 +17,9 @@ class JobQueue:
         self.app.conf.task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
                                                    "interval_max": 0.5}  # fmt: skip
 
-    def send(self, job_id: str) -> None:
-        self.app.send_task(RUN_JOB_TASK, args=[job_id], queue=JOB_QUEUE, task_id=f"{job_id}-{_nonce()}")
+    def send(self, job_id: str, queue: str = JOB_QUEUE) -> None:
+        """A wake-up for the workers of `queue` (store.settings.wake_queue: the job's device kind)."""
+        self.app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue, task_id=f"{job_id}-{_nonce()}")
 
     def ping(self) -> None:
         """Raise if the broker cannot be reached."""

@@ -12,7 +12,7 @@ from api.spec_schemas import evaluator_request_schema, grid_schema, seeds_schema
 from sthlib.evalspecs import EVAL_SPECS
 from sthlib.jobspecs import MAX_EVALUATORS
 from sthlib.specs import PRESETS
-from store.models import JobKind, JobStatus
+from store.models import DeviceKind, JobKind, JobStatus
 from store.queue import PRIORITY_MAX, PRIORITY_MIN
 
 # "" is no key (as null): stored, it would make every later empty key a conflict with the first job
@@ -25,6 +25,11 @@ CURVE_EVALUATORS = [name for name, spec in EVAL_SPECS.items() if spec.kind == "c
 
 
 STRICT = ConfigDict(strict=True, extra="forbid")  # true is no number, "3" no integer, a typo no silent default
+Device = Annotated[DeviceKind, Field(strict=False, description="the kind of worker that may run it: any (the "
+                                     "first free), gpu or cpu; a sweep's or report's jobs inherit it")]  # fmt: skip
+WaitingFor = Annotated[str | None, Field(description="a queued job (or an unfinished sweep's or report's jobs, or "
+                                         "a running job whose worker went silent) that no live worker can take: "
+                                         "why (no live gpu worker, when one was last seen); else null")]  # fmt: skip
 
 
 class TrainJobCreate(BaseModel):
@@ -35,6 +40,7 @@ class TrainJobCreate(BaseModel):
     preset: Name | None = Field(None, description="start from a preset (GET /v1/presets); null: the defaults",
                                 json_schema_extra={"enum": [*sorted(PRESETS), None]})  # fmt: skip
     spec: TrainChanges = Field(default_factory=dict)
+    device: Device = DeviceKind.any
     idempotency_key: IdempotencyKey = None
 
 
@@ -56,6 +62,7 @@ class EvalJobCreate(BaseModel):
     ]})  # fmt: skip
     model_id: Name
     evaluators: Evaluators = Field(min_length=1, max_length=MAX_EVALUATORS)
+    device: Device = DeviceKind.any
     idempotency_key: IdempotencyKey = None
 
 
@@ -81,6 +88,7 @@ class SweepCreate(BaseModel):
     select_by: Name | None = Field(None, description="the curve evaluator that ranks settings (default: the first)",
                                    json_schema_extra={"enum": [*CURVE_EVALUATORS, None]})  # fmt: skip
     min_r0_u0: float = Field(0.9, gt=0, le=1, description="keep settings whose clean accuracy R0 >= this * U0")
+    device: Device = DeviceKind.any
     idempotency_key: IdempotencyKey = None
 
 
@@ -99,7 +107,9 @@ class JobPublic(BaseModel):
     cancel_requested: bool
     attempts: int
     worker: str | None
-    device: str | None
+    device: str | None = Field(description="where it ran (cuda, cpu)")
+    device_kind: DeviceKind = Field(DeviceKind.any, description="what it asked for (the submission's `device`)")
+    waiting_for: WaitingFor = None
     error: JobError | None
     priority: int = Field(0, description="set by an admin (PATCH /v1/jobs/{id}); higher runs first (GET /v1/queue)")
     model_id: str | None = None
@@ -134,11 +144,26 @@ class QueuePlace(BaseModel):
     owner_device_s: float = Field(description="its owner's device time over the last 24 h, running jobs included")
     created_at: datetime
     why: str = Field(description="why it stands here rather than before the job ahead of it")
+    device_kind: DeviceKind = Field(DeviceKind.any, description="the kind of worker that may run it")
+    waiting_for: WaitingFor = None
 
 
 class QueuePage(BaseModel):
     items: list[QueuePlace]
     total: int = Field(description="queued jobs in all (items holds the first `limit`)")
+
+
+class WorkerPublic(BaseModel):
+    name: str = Field(description="Celery's hostname, e.g. gpu0@host")
+    kind: DeviceKind = Field(description="gpu or cpu: it runs jobs asking for its kind or for any device")
+    device: str = Field(description="the GPU's name and index, or the CPU's cores")
+    host: str
+    pid: int
+    started_at: datetime
+    last_seen: datetime
+    alive: bool = Field(description="seen within STH_HEARTBEAT_TIMEOUT_S and not stopped")
+    stopped_at: datetime | None = Field(description="when it shut down cleanly")
+    running_job: str | None = Field(description="the id of the job it runs now")
 
 
 class LogLine(BaseModel):

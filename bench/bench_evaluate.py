@@ -30,7 +30,7 @@ CASES: dict[str, dict[str, Any]] = {  # evaluator -> parameters (images/s counts
 
 def trained(folder: Path, device: str, **changes: Any) -> Classifier:
     """A briefly trained model: attacks behave differently on a model that predicts one class for everything."""
-    trainer = Trainer(preset("quick", epochs=1, test_limit=200, **changes), device=device)
+    trainer = Trainer(preset("smoke", epochs=1, test_limit=200, **changes), device=device)
     trainer.fit()
     path = folder / f"{trainer.spec.arch}.safetensors"
     trainer.save_best(path)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from serving import free_port
 
 from store.db import migrate, session_scope
 from store.keys import create_key, create_user
@@ -58,12 +58,6 @@ def measured(pid: int, call: Callable[[], httpx.Response]) -> tuple[int, float, 
     return status, seconds, (_status(pid, "VmHWM") - before) / MB
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server(folder: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
     """uvicorn running api.main:create_app on a fresh SQLite database: (process, URL, an admin's API key)."""
@@ -71,7 +65,7 @@ def server(folder: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
     migrate(url)
     with session_scope(url) as session:
         key = create_key(session, create_user(session, "bench", Role.admin))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "STH_DATABASE_URL": url, "STH_BROKER_URL": f"filesystem://{folder / 'broker'}",
            "STH_DATA_DIR": str(folder / "data"), "OMP_NUM_THREADS": "1"}  # fmt: skip
     env.pop("STH_MAX_DATASET_BYTES", None)

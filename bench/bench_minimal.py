@@ -1,9 +1,10 @@
 """Convergence of the minimal-perturbation attacks: steps vs median ||delta||^2/D vs seconds, per start.
 
-The two "quick" models (the quick preset, regularized, and its unregularized twin with reg.alpha=0; small CNN,
-3 epochs on mnist-5k), the same seeded subset of mnist-5k test images for every cell, one repeat per cell (seed 0).
-For each step budget s the table also gives median(4s) / median(s): the issue's convergence criterion is that it
-stays within 15% of 1 on both models. Prints markdown tables; writes every cell as JSON with --json.
+The two "smoke" models (the smoke preset, the quick preset before 2026-12-03: regularized, and its unregularized
+twin with reg.alpha=0; small CNN, 3 epochs on mnist-5k), the same seeded subset of mnist-5k test images for every
+cell, one repeat per cell (seed 0). For each step budget s the table also gives median(4s) / median(s): the issue's
+convergence criterion is that it stays within 15% of 1 on both models. Prints markdown tables; writes every cell
+as JSON with --json.
 
 python bench/bench_minimal.py                                   # both attacks, both starts (~1 hour on 2 cores)
 python bench/bench_minimal.py --attack boundary --steps 50,200,800 --starts nearest
@@ -30,13 +31,13 @@ LADDERS = {"boundary": [50, 200, 800, 3200, 12800], "hopskipjump": [4, 16, 64, 2
 
 
 def quick_models(folder: Path) -> dict[str, Classifier]:
-    """The quick preset and its unregularized twin, trained once into `folder` (reused when present)."""
+    """The smoke preset and its unregularized twin, trained once into `folder` (reused when present)."""
     folder.mkdir(parents=True, exist_ok=True)
     models = {}
     for name, changes in (("unregularized", {"reg.alpha": 0.0}), ("regularized", {})):
         path = folder / f"quick-{name}.safetensors"
         if not path.exists():
-            trainer = Trainer(preset("quick", **changes))
+            trainer = Trainer(preset("smoke", **changes))
             trainer.fit()
             trainer.save_best(path)
         models[name] = load_classifier(path).classifier

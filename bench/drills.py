@@ -23,7 +23,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,13 +37,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import run_load
+from serving import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN = os.environ.get("STH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_DB = 13
 API_PROCESSES = 2  # as docker-compose.yml runs it: one per core
 TRAIN: dict[str, Any] = {
-    "preset": "quick",
+    "preset": "smoke",
     "spec": {"epochs": 2, "train_limit": 600, "test_limit": 100, "reg": {"n_images": 200}},
 }
 BACKENDS = ("embedded", "postgres-redis")
@@ -68,12 +68,6 @@ class Row:
         r = self.recovery_s
         recovery = f"{statistics.median(r):.1f} / {max(r):.1f}" if r else "-"
         return [self.drill, str(self.tried), str(self.held), str(self.lost), str(self.duplicated), recovery, self.notes]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Stack:

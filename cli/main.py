@@ -21,10 +21,12 @@ def _admin() -> None:
     from cli.admin import admin
     from cli.remote import remote
     from cli.serve import serve
+    from cli.worker import worker
 
     app.add_typer(admin, name="admin")
     app.add_typer(remote, name="remote")
-    app.command(help="Start the API and a worker (embedded default: SQLite, filesystem broker).")(serve)
+    app.command(help="Start the API and its workers (embedded default: SQLite, filesystem broker).")(serve)
+    app.command()(worker)
 
 
 _admin()
@@ -41,7 +43,7 @@ def _fail(message: str) -> None:
 def train(
     preset: Annotated[str, Opt(help="start from a preset (see `sth presets`)")] = "quick",
     dataset: Annotated[str | None, Opt(help="classification dataset, or npz:PATH")] = None,
-    arch: Annotated[str | None, Opt(help="resnet18, resnet34, resnet50 or small_cnn")] = None,
+    arch: Annotated[str | None, Opt(help="resnet18, resnet18_narrow, resnet34, resnet50 or small_cnn")] = None,
     epochs: Annotated[int | None, Opt()] = None,
     batch_size: Annotated[int | None, Opt()] = None,
     lr: Annotated[float | None, Opt(help="peak SGD learning rate")] = None,
@@ -144,15 +146,17 @@ def evaluators() -> None:
 
 @app.command()
 def presets() -> None:
-    """List the presets: the paper's (task + regularization data) table and the quick demo."""
+    """List the presets: the paper's (task + regularization data) table, the quick demo and the smoke check."""
     from sthlib.specs import PRESETS
 
-    table = Table("dataset", "arch", "epochs", "alpha", "Th", "reg data", "N")
+    # the datasets go in the caption (the paper's presets are named TASK+REG): 8 columns do not fit 80
+    others = ", ".join(f"{name} on {spec.dataset}" for name, spec in sorted(PRESETS.items()) if "+" not in name)
+    table = Table("arch", "epochs", "alpha", "Th", "N", caption=f"TASK+REG: the paper's table (task and "
+                  f"regularization data); {others}")  # fmt: skip
     table.columns.insert(0, Column("preset", no_wrap=True))
     for name, spec in sorted(PRESETS.items()):
         reg = spec.reg
-        table.add_row(name, spec.dataset, spec.arch, str(spec.epochs), str(reg.alpha), str(reg.threshold),
-                      reg.dataset or spec.dataset, str(reg.n_images))  # fmt: skip
+        table.add_row(name, spec.arch, str(spec.epochs), str(reg.alpha), str(reg.threshold), str(reg.n_images))
     Console().print(table)
 
 

@@ -59,6 +59,8 @@ def _pairs(items: list[str] | None) -> dict[str, Any]:
 
 WaitFlag = Annotated[bool, typer.Option("--wait", help="follow the job (on stderr) until it ends; exit 1 unless "
                                       "it succeeded")]  # fmt: skip
+DeviceOption = Annotated[str, typer.Option("--device", help="the kind of worker that may run it: any, gpu or cpu "
+                                           "(`sth remote workers` lists them)")]  # fmt: skip
 
 
 @remote.command("train")
@@ -66,10 +68,13 @@ def submit_train(
     preset: Annotated[str, typer.Option()] = "quick",
     set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="KEY=VALUE, e.g. reg.alpha=0")] = None,
     key: Annotated[str | None, typer.Option(help="idempotency key")] = None,
+    device: DeviceOption = "any",
     wait: WaitFlag = False,
 ) -> None:  # fmt: skip
     """Queue a training job; prints its id (with --wait: follows it, then prints the trained model's id)."""
-    job = call("POST", "/v1/train-jobs", json={"preset": preset, "spec": _pairs(set_), "idempotency_key": key}).json()
+    body = {"preset": preset, "spec": _pairs(set_), "idempotency_key": key, "device": device}
+    job = call("POST", "/v1/train-jobs", json=body).json()
+    _say_waiting(job)
     if not wait:
         out.print(job["id"])
         return
@@ -83,14 +88,22 @@ def submit_eval(
     attack: Annotated[list[str], typer.Option("--attack", "-a")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="EVALUATOR.KEY=VALUE")] = None,
     source: Annotated[str | None, typer.Option(help="transfer_fgsm source model id")] = None,
+    device: DeviceOption = "any",
     wait: WaitFlag = False,
 ) -> None:  # fmt: skip
     """Queue evaluators on a model; prints the job id (with --wait: once the job has succeeded)."""
-    body = {"model_id": model_id, "evaluators": _calls(attack, _pairs(param), source)}
+    body = {"model_id": model_id, "evaluators": _calls(attack, _pairs(param), source), "device": device}
     job = call("POST", "/v1/eval-jobs", json=body).json()
+    _say_waiting(job)
     if wait:
         _succeeded(job["id"])
     typer.echo(job["id"])
+
+
+def _say_waiting(job: dict[str, Any]) -> None:
+    """A queued job that no live worker can take says so (on stderr), instead of waiting silently."""
+    if job.get("waiting_for"):
+        err.print(f"[yellow]job {job['id']} waits:[/yellow] {job['waiting_for']}", highlight=False)
 
 
 def _calls(attacks: list[str], params: dict[str, Any], source: str | None) -> list[dict[str, Any]]:
@@ -142,6 +155,7 @@ def _follow(job_id: str) -> str:
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TextColumn("ETA"), TimeRemainingColumn())  # fmt: skip
     status = "?"
+    _say_waiting(call("GET", f"/v1/jobs/{job_id}").json())
     with client() as c, Progress(*columns, console=err) as bar:
         task = bar.add_task(job_id[:8], total=1.0)
         for event, data in _events(c, job_id):
@@ -182,8 +196,25 @@ def jobs(
         return
     table = Table(ID_COLUMN(), "kind", "status", "owner", Column("done", justify="right"))
     for j in items:
-        table.add_row(j["id"], j["kind"], j["status"], j["owner"], f"{j['progress'].get('fraction', 0):.0%}")
+        status = j["status"] + (f"\n[yellow]{j['waiting_for']}[/yellow]" if j.get("waiting_for") else "")
+        table.add_row(j["id"], j["kind"], status, j["owner"], f"{j['progress'].get('fraction', 0):.0%}")
     out.print(table)
+
+
+@remote.command("workers")
+def workers(as_json: JsonFlag = False) -> None:
+    """The workers (alive first): kind (gpu or cpu: the jobs each takes), device, when last seen, its job now."""
+    items = call("GET", "/v1/workers").json()
+    if as_json:
+        out.print_json(data=items)
+        return
+    table = Table(Column("name", no_wrap=True), "kind", "device", "alive", "last seen (UTC)", "job")
+    for w in items:
+        table.add_row(w["name"], w["kind"], w["device"], "yes" if w["alive"] else "no", _clock(w["last_seen"]),
+                      w["running_job"] or "")  # fmt: skip
+    out.print(table)
+    if not any(w["alive"] for w in items):
+        err.print("no live worker: start one with `sth worker` (docs/multinode.md)")
 
 
 @remote.command("job")
@@ -438,6 +469,7 @@ def submit_sweep(
     min_r0_u0: Annotated[float, typer.Option(help="keep settings with R0/U0 at least this")] = 0.9,
     source: Annotated[str | None, typer.Option(help="transfer_fgsm source model id (default: the sweep trains an "
                                                "unregularized one)")] = None,
+    device: DeviceOption = "any",
 ) -> None:  # fmt: skip
     """Queue a sweep: every grid combination (plus the unregularized baseline) trained and evaluated; prints its id.
     Follow it with `sth remote watch ID`, then `sth remote sweep-result ID`."""
@@ -447,8 +479,10 @@ def submit_sweep(
     scoped = _pairs(param)
     body = {"preset": preset, "spec": _pairs(set_), "grid": points, "seeds": seed or [0],
             "evaluators": _calls(attack, scoped, source),
-            "select_by": select_by, "min_r0_u0": min_r0_u0}  # fmt: skip
-    out.print(call("POST", "/v1/sweeps", json=body).json()["id"])
+            "select_by": select_by, "min_r0_u0": min_r0_u0, "device": device}  # fmt: skip
+    job = call("POST", "/v1/sweeps", json=body).json()
+    _say_waiting(job)
+    out.print(job["id"])
 
 
 @remote.command("sweep-result")

@@ -1,23 +1,26 @@
-"""`sth serve`: the API and one worker on one machine (the embedded default: SQLite and the filesystem broker)."""
+"""`sth serve`: the API and its workers on one machine (the embedded default: SQLite and the filesystem broker); the
+workers as `sth worker` starts them (one per GPU, or a CPU worker)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from typing import Annotated
 
 import typer
+
+from cli.worker import CpuWorkersOption, GpusOption, Workers, gpu_count, plan_workers, visible_gpus
 
 
 def serve(
     host: Annotated[str, typer.Option(help="address the API listens on")] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
-    workers: Annotated[int, typer.Option(help="worker processes (one per GPU on a GPU server)")] = 1,
+    gpus: GpusOption = None,
+    cpu_workers: CpuWorkersOption = 1,
     api_processes: Annotated[int, typer.Option(help="API processes (uvicorn --workers): about one per core")] = 1,
 ) -> None:
-    """Start the API and the workers; on the first start, create an admin and print its API key."""
+    """Start the API and the workers (as `sth worker --gpus` does); on the first start, create an admin and print
+    its API key."""
     import uvicorn
     from sqlalchemy import func, select
 
@@ -27,6 +30,7 @@ def serve(
     from store.models import Role, User
     from store.settings import get_settings
 
+    plans = plan_workers(gpus, visible_gpus(os.environ, gpu_count()), cpu_workers)  # a bad --gpus stops here
     settings = get_settings()
     migrate(settings.database_url)
     with session_scope(settings.database_url) as session:
@@ -37,8 +41,9 @@ def serve(
             typer.echo("Users exist already; a new key: `sth admin create-key NAME`.")
     typer.echo(f"Database: {settings.database_url}\nBroker:   {settings.broker_url}")
     typer.echo(f"Dashboard:  http://{host}:{port}/dashboard/  (sign in with the key)")
-    typer.echo(f"Swagger UI: http://{host}:{port}/docs  (Authorize with the key)\n")
-    procs = [start_worker(f"worker{i + 1}@%h", i) for i in range(workers)]
+    typer.echo(f"Swagger UI: http://{host}:{port}/docs  (Authorize with the key)")
+    typer.echo(f"Workers:    {', '.join(p.shown() for p in plans)}  (GET /v1/workers)\n")
+    workers = Workers(plans)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it found: make that
     # handler an exit, so the workers below are stopped instead of orphaned
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -50,10 +55,7 @@ def serve(
             uvicorn.run(create_app(settings, migrate_on_start=False), host=host, port=port, log_level="info",
                         timeout_graceful_shutdown=GRACEFUL_S)  # fmt: skip
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
+        workers.close()
 
 
 GRACEFUL_S = 30  # on SIGTERM: event streams end at once (api.lifecycle); uploads and downloads get this long
@@ -61,29 +63,3 @@ GRACEFUL_S = 30  # on SIGTERM: event streams end at once (api.lifecycle); upload
 
 def _exit_on_signal(signum: int, _: object) -> None:
     raise SystemExit(128 + signum)
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: Linux sends it SIGTERM when `sth serve` dies, even by SIGKILL."""
-    if sys.platform == "linux":
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def start_worker(name: str, gpu: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    if "CUDA_VISIBLE_DEVICES" not in env and _gpus() > 1:
-        env["CUDA_VISIBLE_DEVICES"] = str(gpu)  # one worker per GPU
-    cmd = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--pool", "solo", "--queues", "sth",
-           "--hostname", name, "--loglevel", "INFO", "--without-mingle", "--without-gossip"]  # fmt: skip
-    return subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)
-
-
-def _gpus() -> int:
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return out.stdout.count("GPU ")

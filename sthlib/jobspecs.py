@@ -126,10 +126,12 @@ class EvalJobSpec:
         return cls(_string(data.get("model_id"), "model_id"), _calls(data.get("evaluators"), "evaluators"))
 
 
-# Grid keys: TrainSpec fields (not seed: seeds are their own list; not reg: its fields are reg.FIELD)
+# Grid keys: TrainSpec fields (not seed: seeds are their own list; not reg: its fields are reg.FIELD; of speed only
+# speed.amp, the one speed field that changes the setting)
 GRID_KEYS = tuple(
-    [f for f in TrainSpec.__dataclass_fields__ if f not in ("seed", "reg")]
+    [f for f in TrainSpec.__dataclass_fields__ if f not in ("seed", "reg", "speed")]
     + [f"reg.{f}" for f in RegSpec.__dataclass_fields__]
+    + ["speed.amp"]
 )
 
 

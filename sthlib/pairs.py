@@ -189,6 +189,15 @@ class PairSampler:
 
     def sample(self, k: int) -> PairBatch:
         self.check_k(k)
+        return self._draw(k)
+
+    def sample_steps(self, k: int, steps: int) -> PairBatch:
+        """The pairs of `steps` successive ``sample(k)`` calls in one draw: step s's k pairs are [s*k, (s+1)*k).
+        A trainer draws an epoch's pairs up front, so that the draws' host reads stay out of its steps."""
+        self.check_k(k)
+        return self._draw(k * steps)
+
+    def _draw(self, k: int) -> PairBatch:
         parts_i: list[Tensor] = []
         parts_j: list[Tensor] = []
         got = 0

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from store.models import Job, JobKind, JobLog, JobStatus, utcnow
+from store.models import DeviceKind, Job, JobKind, JobLog, JobStatus, utcnow
 from store.queue import WORKER_KINDS, next_job
+from store.settings import wake_queue
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,18 @@ def transition(session: Session, job: Job, to: JobStatus, **fields: Any) -> Job:
 
 def claim_next(session: Session, worker: str, device: str, kinds: Collection[JobKind] = WORKER_KINDS,
                heartbeat_timeout_s: float = 120.0) -> Job | None:  # fmt: skip
-    """A woken worker takes the next job of the queue's order (store.queue): a running job whose worker went silent
-    (attempts + 1: it resumes from its last checkpoint), else the first queued one (queued -> running). None when
-    nothing waits: the message that woke the worker is dropped.
+    """A woken worker takes the next job of the queue's order (store.queue) that it can run on `device` (a cuda
+    device takes jobs asking for a gpu or any device, any other device those asking for a cpu or any): a running
+    job whose worker went silent (attempts + 1: it resumes from its last checkpoint), else the first queued one
+    (queued -> running). None when nothing waits: the message that woke the worker is dropped.
 
     Two workers never take one job: on PostgreSQL the row is locked (FOR UPDATE SKIP LOCKED, so the other claimer
     takes the next job instead of waiting); on SQLite, which has no row locks, the taking UPDATE only changes a row
     still in the state that was read, and a loser tries the next job."""
     taken: list[str] = []
+    devices = DeviceKind.of(device).takes
     for _ in range(CLAIM_TRIES):
-        job = next_job(session, kinds, heartbeat_timeout_s, skip=taken)
+        job = next_job(session, kinds, heartbeat_timeout_s, skip=taken, devices=devices)
         if job is None:
             return None
         if _take(session, job, worker, device):
@@ -98,11 +101,16 @@ class BrokerUnavailable(Exception):
     """The broker refused the first message of a submission: its jobs were taken back (nothing was created)."""
 
 
-def enqueue(session: Session, send: Callable[[str], object], jobs: list[Job], parent: Job | None = None,
+Send = Callable[[str, str], object]  # send(job_id, queue): one wake-up message on that Celery queue
+
+
+def enqueue(session: Session, send: Send, jobs: list[Job], parent: Job | None = None,
             take_back: bool = False) -> int:  # fmt: skip
     """Send a message for each of the committed `jobs`; the number sent. The one way jobs reach the broker: the
     API's submissions, a sweep's evaluations and the reconciler's re-sends. A message names its job but only wakes
-    a worker, which claims the next job of the queue's order (claim_next), so one message per job is enough.
+    a worker, which claims the next job of the queue's order (claim_next), so one message per job is enough. It
+    goes to the queue of the workers that can run the job (store.settings.wake_queue: a job asking for a gpu wakes
+    only gpu workers; one for any device wakes whichever listens first).
 
     A job the broker did not hear of stays queued, and the workers' reconciler re-sends it within seconds. With
     `take_back` (a submission the client waits for) a broker that refuses the first message makes the submission
@@ -110,7 +118,7 @@ def enqueue(session: Session, send: Callable[[str], object], jobs: list[Job], pa
     retry makes a fresh one. After some were sent a sweep cannot be half taken back: the rest stay queued."""
     for sent, job in enumerate(jobs):
         try:
-            send(job.id)
+            send(job.id, wake_queue(job.device_kind))
         except Exception as e:  # kombu and redis raise their own kinds for an unreachable broker
             if sent or not take_back:
                 log.warning("broker failed after %d of %d jobs (%s); the reconciler re-sends the rest", sent,

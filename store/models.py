@@ -62,6 +62,24 @@ class JobStatus(enum.StrEnum):
         return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
 
+class DeviceKind(enum.StrEnum):
+    """The kind of device a job asks for (any: whichever worker is free first) and a worker has (gpu or cpu)."""
+
+    any = "any"
+    gpu = "gpu"
+    cpu = "cpu"
+
+    @classmethod
+    def of(cls, device: str) -> DeviceKind:
+        """The kind of a torch device string: "cuda", "cuda:1" -> gpu; anything else -> cpu."""
+        return cls.gpu if device.startswith("cuda") else cls.cpu
+
+    @property
+    def takes(self) -> tuple[DeviceKind, ...]:
+        """The jobs' kinds a worker of this kind may run."""
+        return (DeviceKind.any, self) if self is not DeviceKind.any else tuple(DeviceKind)
+
+
 def _enum(cls: type[enum.Enum]) -> Enum:
     return Enum(cls, native_enum=False, length=16, validate_strings=True)
 
@@ -142,7 +160,9 @@ class Job(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)  # set by an admin; higher runs first (store.queue)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(128), default=None)
-    device: Mapped[str | None] = mapped_column(String(64), default=None)
+    device: Mapped[str | None] = mapped_column(String(64), default=None)  # where it ran ("cuda", "cpu")
+    # what it asked for: only workers of this kind claim it (store.queue); a sweep's children inherit it
+    device_kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind), default=DeviceKind.any, server_default="any")
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     resume_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"), default=None)  # last epoch state
@@ -152,6 +172,20 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     owner: Mapped[User] = relationship(lazy="joined")
+
+
+class Worker(Base):
+    """A worker process as it last reported itself (worker.liveness): alive while `last_seen` is recent."""
+
+    __tablename__ = "workers"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # Celery's hostname, e.g. gpu0@host
+    kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind))  # gpu or cpu: the jobs it claims
+    device: Mapped[str] = mapped_column(String(128))  # e.g. "NVIDIA H200 (GPU 1)" or "cpu (16 cores)"
+    host: Mapped[str] = mapped_column(String(128))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(default=None)  # a clean shutdown: not alive at once
 
 
 class JobLog(Base):

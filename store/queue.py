@@ -6,7 +6,8 @@ A running job whose worker went silent comes first (it resumes from its last che
   2. their owner's device time over the last 24 h (least first): each job's run time inside the window, a running
      job's time so far included; a sweep's own row runs nothing and counts nothing,
   3. age (oldest first), then id.
-The order is decided afresh at every claim: each job that runs adds to its owner's device time.
+The order is decided afresh at every claim: each job that runs adds to its owner's device time. A worker claims only
+jobs it can run (a job's device_kind: any, or the worker's own kind, gpu or cpu), in this order.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 from sqlalchemy import Select, and_, case, literal, or_, select
 from sqlalchemy.orm import Session, lazyload
 
-from store.models import PARENT_KINDS, Job, JobKind, JobStatus, aware, utcnow
+from store.models import PARENT_KINDS, DeviceKind, Job, JobKind, JobStatus, aware, utcnow
+from store.workers import Liveness
 
 WINDOW = timedelta(hours=24)  # device time is counted over this window
 PRIORITY_MIN, PRIORITY_MAX = -100, 100  # what an admin may set
@@ -53,17 +55,19 @@ def queue_order(used: dict[str, float]) -> list[Any]:
     return [Job.priority.desc(), owner_time.asc(), Job.created_at.asc(), Job.id.asc()]
 
 
-def next_job(session: Session, kinds: Collection[JobKind], heartbeat_timeout_s: float,
-             skip: Collection[str] = ()) -> Job | None:  # fmt: skip
-    """The first job of the order (not in `skip`), its row locked where the database can (FOR UPDATE SKIP LOCKED:
-    another claimer's row is passed over, not waited for); None when no job waits."""
+def next_job(session: Session, kinds: Collection[JobKind], heartbeat_timeout_s: float, skip: Collection[str] = (),
+             devices: Collection[DeviceKind] = tuple(DeviceKind)) -> Job | None:  # fmt: skip
+    """The first job of the order (not in `skip`) whose device kind is one of `devices` (what the claiming worker
+    can run), its row locked where the database can (FOR UPDATE SKIP LOCKED: another claimer's row is passed over,
+    not waited for); None when no job waits."""
     now = utcnow()
     silent = and_(Job.status == JobStatus.running, Job.updated_at < now - timedelta(seconds=heartbeat_timeout_s))
-    orphan = select(Job).where(silent, Job.kind.in_(kinds), Job.id.not_in(skip)).order_by(Job.updated_at)
+    mine = and_(Job.kind.in_(kinds), Job.device_kind.in_(devices), Job.id.not_in(skip))
+    orphan = select(Job).where(silent, mine).order_by(Job.updated_at)
     job = session.scalars(_locked_first(orphan)).one_or_none()
     if job is not None:
         return job
-    waiting = select(Job).where(Job.status == JobStatus.queued, Job.kind.in_(kinds), Job.id.not_in(skip))
+    waiting = select(Job).where(Job.status == JobStatus.queued, mine)
     return session.scalars(_locked_first(waiting.order_by(*queue_order(device_seconds(session, now))))).one_or_none()
 
 
@@ -75,22 +79,26 @@ def _locked_first(query: Select[Job]) -> Select[Job]:
 
 @dataclass(frozen=True)
 class Place:
-    """A queued job's place in line: its owner's device time and why it stands where it does."""
+    """A queued job's place in line: its owner's device time, why it stands where it does, and what it waits for
+    when no live worker can take it (None: a worker of its kind is alive)."""
 
     job: Job
     owner_device_s: float
     why: str
+    waiting_for: str | None = None
 
 
-def queued_in_order(session: Session, limit: int | None = None) -> list[Place]:
-    """The queued jobs in the order they would start if the standings stayed as they are now."""
+def queued_in_order(session: Session, limit: int | None = None, workers: Liveness | None = None) -> list[Place]:
+    """The queued jobs in the order they would start if the standings stayed as they are now (each worker takes
+    the first it can run: a cpu worker passes over the jobs that ask for a gpu)."""
     now = utcnow()
     used = device_seconds(session, now)
     query = (
         select(Job).where(Job.status == JobStatus.queued, Job.kind.not_in(PARENT_KINDS)).order_by(*queue_order(used))
     )
     jobs = list(session.scalars(query.limit(limit)).unique())
-    return [Place(job, round(used.get(job.owner_id, 0.0), 1), _why(job, jobs[i - 1] if i else None, used))
+    return [Place(job, round(used.get(job.owner_id, 0.0), 1), _why(job, jobs[i - 1] if i else None, used),
+                  workers.waiting_for(job.device_kind) if workers is not None else None)
             for i, job in enumerate(jobs)]  # fmt: skip
 
 

@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session
 
 from sthlib.jobspecs import SweepSpec
 from sthlib.reproduce.claims import Cited, ModelResults
-from sthlib.reproduce.local import header
 from sthlib.reproduce.protocols import ReportSpec
-from sthlib.reproduce.report import ReportInputs, Side, build, figures, render_html
+from sthlib.reproduce.report import ReportInputs, Side, build, figures, header, render_html
 from sthlib.specs import TrainSpec
 from store.blobs import put_blob
 from store.models import EvalResult, Job, Model, aware, utcnow

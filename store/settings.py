@@ -71,7 +71,19 @@ class Settings(BaseSettings):
 
 
 RUN_JOB_TASK = "sth.run_job"  # the one Celery task; the API sends it by name and never imports the worker
-JOB_QUEUE = "sth"
+JOB_QUEUE = "sth"  # wake-ups for jobs that run on any device: every worker listens (the name before device kinds)
+DEVICE_QUEUES = {"gpu": f"{JOB_QUEUE}.gpu", "cpu": f"{JOB_QUEUE}.cpu"}  # wake-ups for jobs that ask for a kind
+WAKE_QUEUES = (JOB_QUEUE, *DEVICE_QUEUES.values())
+
+
+def wake_queue(device_kind: str) -> str:
+    """The queue whose workers can take a job asking for `device_kind` (any, gpu or cpu)."""
+    return DEVICE_QUEUES.get(device_kind, JOB_QUEUE)
+
+
+def worker_queues(worker_kind: str) -> tuple[str, ...]:
+    """The queues a worker of `worker_kind` (gpu or cpu) listens to: its kind's and the any-device one."""
+    return (JOB_QUEUE, DEVICE_QUEUES[worker_kind])
 
 
 def broker_transport_options(broker_url: str, visibility_timeout_s: float | None = None) -> dict[str, object]:

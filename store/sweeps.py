@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import statistics
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -27,7 +28,7 @@ from sthlib.reproduce.protocols import ReportSpec
 from sthlib.specs import TrainSpec
 from store import reports
 from store.jobs import log_line, transition
-from store.models import PARENT_KINDS, EvalResult, Job, JobKind, JobStatus, Model
+from store.models import PARENT_KINDS, DeviceKind, EvalResult, Job, JobKind, JobStatus, Model
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,14 @@ def plan_of(parent: Job) -> SweepSpec:
 
 
 def create(session: Session, owner_id: str, sweep: SweepSpec, idempotency_key: str | None,
-           report: ReportSpec | None = None) -> tuple[Job, list[Job]]:  # fmt: skip
+           report: ReportSpec | None = None, device: DeviceKind = DeviceKind.any) -> tuple[Job, list[Job]]:  # fmt: skip
     """The sweep's job (running: no worker runs it) and its queued trainings, committed; the caller enqueues them.
-    With `report`, the parent is a report job that plans `sweep` (its protocol's) and ends with the report."""
-    stored = report if report is not None else sweep
+    With `report`, the parent is a report job that plans `sweep` (its protocol's) and ends with the report. Every
+    child asks for the `device` kind the parent asked for."""
+    stored = replace(report, planned=sweep) if report is not None else sweep  # the report's plan pinned
     parent = Job(kind=JobKind.report if report is not None else JobKind.sweep, owner_id=owner_id,
-                 spec=stored.to_dict(), spec_hash=stored.spec_hash(), idempotency_key=idempotency_key)  # fmt: skip
+                 spec=stored.to_dict(), spec_hash=stored.spec_hash(), idempotency_key=idempotency_key,
+                 device_kind=device)  # fmt: skip
     session.add(parent)
     session.flush()
     trainings = sweep.trainings()
@@ -53,7 +56,8 @@ def create(session: Session, owner_id: str, sweep: SweepSpec, idempotency_key: s
     progress = {"phase": "train", "fraction": 0.0, "done": 0, "jobs": len(trainings) + evaluations}
     transition(session, parent, JobStatus.running, progress=progress)
     jobs = [Job(kind=JobKind.train, owner_id=owner_id, parent_id=parent.id, spec=t.spec.to_dict(),
-                spec_hash=t.spec.spec_hash(), setting=t.spec.setting_hash()) for t in trainings]  # fmt: skip
+                spec_hash=t.spec.spec_hash(), setting=t.spec.setting_hash(), device_kind=device)
+            for t in trainings]  # fmt: skip
     session.add_all(jobs)
     source = "" if sweep.source_seed is None else (
         f", and transfer_fgsm's unregularized source model (seed {sweep.source_seed})")  # fmt: skip
@@ -95,7 +99,7 @@ def advance(session: Session, sweep_id: str) -> list[Job]:
             calls = tuple(c.with_source(SourceRef.model(source.id)) if c.source == SWEEP_SOURCE else c for c in calls)
         spec = EvalJobSpec(model.id, calls)
         job = Job(kind=JobKind.evaluate, owner_id=parent.owner_id, parent_id=parent.id, spec=spec.to_dict(),
-                  spec_hash=spec.spec_hash(), setting=model.setting)  # fmt: skip
+                  spec_hash=spec.spec_hash(), setting=model.setting, device_kind=parent.device_kind)  # fmt: skip
         session.add(job)
         evals[model.id] = job
         queued.append(job)

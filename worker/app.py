@@ -1,7 +1,12 @@
 """The Celery app: one worker per GPU (CUDA_VISIBLE_DEVICES), pool solo, prefetch 1, late acks, reject on
 worker lost, so a job whose worker dies goes back to the broker and resumes from its last epoch checkpoint.
 
-    celery -A worker.app worker --pool solo --queues sth --hostname gpu0@%h
+    sth worker --gpus all     # or by hand: CUDA_VISIBLE_DEVICES=0 celery -A worker.app worker --pool solo \
+                              #   --queues sth,sth.gpu --hostname gpu0@%h
+
+A worker knows its kind (gpu when torch sees CUDA in its process, else cpu) and always listens to the any-device
+queue (sth) and its kind's (sth.gpu or sth.cpu), whatever --queues says; it records itself in the workers table at
+start and every STH_HEARTBEAT_S (worker.liveness).
 """
 
 from __future__ import annotations
@@ -11,10 +16,19 @@ import threading
 import time
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from sqlalchemy.exc import OperationalError
 
-from store.settings import JOB_QUEUE, RUN_JOB_TASK, broker_transport_options, celery_broker_url, get_settings
+from store.settings import (
+    DEVICE_QUEUES,
+    JOB_QUEUE,
+    RUN_JOB_TASK,
+    WAKE_QUEUES,
+    broker_transport_options,
+    celery_broker_url,
+    get_settings,
+    worker_queues,
+)
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -49,15 +63,58 @@ def run_job_task(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     run_job(job_id, worker_name=self.request.hostname or "worker")
 
 
+@celeryd_after_setup.connect
+def _listen_by_kind(sender: str, instance: object, **_: object) -> None:
+    """Listen to the any-device queue and this worker's kind's, not the other kind's (whatever --queues said)."""
+    from worker.liveness import worker_kind
+
+    kind = worker_kind()
+    queues = instance.app.amqp.queues  # type: ignore[attr-defined]
+    for name in worker_queues(kind.value):
+        queues.select_add(name)
+    for other in set(DEVICE_QUEUES.values()) - set(worker_queues(kind.value)):
+        if other in queues.consume_from:
+            log.warning("%s is a %s worker: it does not listen to %s", sender, kind.value, other)
+            queues.deselect([other])
+    log.info("%s: a %s worker, listening to %s", sender, kind.value, ", ".join(sorted(queues.consume_from)))
+
+
+_stop = threading.Event()
+
+
 @worker_ready.connect
 def _reconcile(sender: object = None, **_: object) -> None:
-    """At start: migrate, re-send this worker's own orphans at once, then look for lost jobs periodically."""
+    """At start: migrate, record this worker (and keep it seen), re-send its own orphans at once, then look for
+    lost jobs periodically."""
     from store.db import migrate
+    from worker.liveness import keep_alive, register
 
     migrate(settings.database_url)
     hostname = str(getattr(sender, "hostname", "") or "")
+    if hostname:
+        try:
+            register(settings.database_url, hostname)
+        except Exception:  # the heartbeat records it once the database answers
+            log.warning("could not record worker %s", hostname, exc_info=True)
+        threading.Thread(target=keep_alive, args=(settings.database_url, hostname, settings.heartbeat_s, _stop),
+                         daemon=True, name="sth-liveness").start()  # fmt: skip
     reconcile_once(restarted_worker=hostname or None)
     threading.Thread(target=_reconcile_forever, daemon=True, name="sth-reconciler").start()
+
+
+@worker_shutdown.connect
+def _stopped(sender: object = None, **_: object) -> None:
+    """A clean shutdown: not alive from now on (a killed worker is no longer alive once its heartbeat is late)."""
+    from worker.liveness import unregister
+
+    _stop.set()
+    hostname = str(getattr(sender, "hostname", "") or "")
+    if hostname:
+        unregister(settings.database_url, hostname)
+
+
+def _send(job_id: str, queue: str) -> None:
+    run_job_task.apply_async(args=[job_id], queue=queue)
 
 
 def reconcile_once(restarted_worker: str | None = None) -> None:
@@ -67,8 +124,9 @@ def reconcile_once(restarted_worker: str | None = None) -> None:
 
     try:
         remove_orphans()
-        sent = requeue_orphans(settings.database_url, lambda job_id: run_job_task.apply_async(args=[job_id]),
-                               waiting=waiting_job_ids(settings.broker_url),
+        waiting = {queue: waiting_job_ids(settings.broker_url, queue) for queue in WAKE_QUEUES}
+        sent = requeue_orphans(settings.database_url, _send,
+                               waiting=None if None in waiting.values() else waiting,  # type: ignore[arg-type]
                                heartbeat_timeout_s=settings.heartbeat_timeout_s,
                                restarted_worker=restarted_worker)  # fmt: skip
     except Exception:

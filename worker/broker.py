@@ -1,4 +1,4 @@
-"""What the broker holds: the job ids of the messages waiting in the job queue (Redis or the filesystem broker).
+"""What the broker holds: the job ids of the messages waiting in a job queue (Redis or the filesystem broker).
 
 The reconciler compares it with the database: fewer messages waiting than jobs the database holds as queued means
 messages were lost (a broker restart that kept nothing, a worker killed between taking a message and claiming a
@@ -20,14 +20,14 @@ REDIS_PRIORITY_SEPARATOR = "\x06\x16"  # kombu's key for a queue at priority p >
 REDIS_PRIORITIES = (3, 6, 9)  # kombu's priority steps above 0
 
 
-def waiting_job_ids(broker_url: str) -> list[str] | None:
-    """The job ids of the messages waiting in the queue, one per message (a job sent twice is named twice); None if
+def waiting_job_ids(broker_url: str, queue: str = JOB_QUEUE) -> list[str] | None:
+    """The job ids of the messages waiting in `queue`, one per message (a job sent twice is named twice); None if
     the broker cannot be read (the caller then falls back to the age rule)."""
     try:
         if broker_url.startswith("filesystem://"):
-            payloads = _filesystem_payloads(broker_url)
+            payloads = _filesystem_payloads(broker_url, queue)
         elif broker_url.startswith(("redis://", "rediss://")):
-            payloads = _redis_payloads(broker_url)
+            payloads = _redis_payloads(broker_url, queue)
         else:
             return None
     except Exception:
@@ -36,10 +36,10 @@ def waiting_job_ids(broker_url: str) -> list[str] | None:
     return [job_id for job_id in (_job_id(p) for p in payloads) if job_id]
 
 
-def _filesystem_payloads(broker_url: str) -> list[bytes]:
+def _filesystem_payloads(broker_url: str, queue: str) -> list[bytes]:
     folder = Path(str(broker_transport_options(broker_url)["data_folder_in"]))
     payloads = []
-    for path in folder.glob(f"*.{JOB_QUEUE}.msg"):
+    for path in folder.glob(f"*.{queue}.msg"):  # kombu names a message TIME_UUID.QUEUE.msg
         try:
             payloads.append(path.read_bytes())
         except FileNotFoundError:  # taken by a worker meanwhile
@@ -47,12 +47,12 @@ def _filesystem_payloads(broker_url: str) -> list[bytes]:
     return payloads
 
 
-def _redis_payloads(broker_url: str) -> list[bytes]:
+def _redis_payloads(broker_url: str, queue: str) -> list[bytes]:
     import redis
 
     client = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=5)
     try:
-        keys = [JOB_QUEUE] + [f"{JOB_QUEUE}{REDIS_PRIORITY_SEPARATOR}{p}" for p in REDIS_PRIORITIES]
+        keys = [queue] + [f"{queue}{REDIS_PRIORITY_SEPARATOR}{p}" for p in REDIS_PRIORITIES]
         items = [item for key in keys for item in client.lrange(key, 0, -1)]
         return [item.encode() if isinstance(item, str) else item for item in items]
     finally:

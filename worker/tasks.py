@@ -15,7 +15,7 @@ from sthlib.train import TrainingStopped, resolve_device
 from store import sweeps
 from store.datasets import materialize
 from store.db import session_scope
-from store.jobs import claim_next, enqueue, transition
+from store.jobs import Send, claim_next, enqueue, transition
 from store.models import Job, JobKind, JobStatus, Model
 from store.settings import get_settings
 from worker.context import JobCancelled, JobContext
@@ -31,13 +31,13 @@ RUNNERS: dict[JobKind, Callable[[JobContext, Any], None]] = {
 }
 
 
-def send_job(job_id: str) -> None:
+def send_job(job_id: str, queue: str) -> None:
     from worker.app import run_job_task
 
-    run_job_task.apply_async(args=[job_id])
+    run_job_task.apply_async(args=[job_id], queue=queue)
 
 
-def advance_sweep(url: str, sweep_id: str, send: Callable[[str], object] = send_job) -> None:
+def advance_sweep(url: str, sweep_id: str, send: Send = send_job) -> None:
     """Queue the evaluations a sweep can start now (store.sweeps.advance), then send them."""
     with session_scope(url) as session:
         queued = sweeps.advance(session, sweep_id)

@@ -29,5 +29,5 @@ def list_evaluators(_: UserDep) -> list[dict[str, Any]]:
 
 @router.get("/presets")
 def list_presets(_: UserDep) -> dict[str, dict[str, Any]]:
-    """Named training specs: the paper's (task + regularization data) table and `quick`."""
+    """Named training specs: the paper's (task + regularization data) table, `quick` (the demo) and `smoke`."""
     return {name: spec.to_dict() for name, spec in sorted(PRESETS.items())}

@@ -21,6 +21,7 @@ from api.errors import ApiError, invalid, not_found, responses
 from api.inputs import INT32_MAX, Name, check_name
 from api.job_labels import job_labels
 from api.queue import JobQueue
+from api.routes.workers import workers_now
 from api.schemas import (
     EvalJobCreate,
     JobError,
@@ -37,7 +38,8 @@ from sthlib.specs import TrainSpec
 from store import sweeps
 from store.jobs import BrokerUnavailable, log_line, transition
 from store.jobs import enqueue as store_enqueue
-from store.models import Job, JobKind, JobLog, JobStatus, Model, User
+from store.models import DeviceKind, Job, JobKind, JobLog, JobStatus, Model, User
+from store.workers import Liveness
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["jobs"], responses=responses(401))
@@ -48,18 +50,20 @@ RECONNECT_MS = 1000  # sent when the server drains: clients reconnect after this
 
 
 def job_public(session: Session, job: Job, model_ids: dict[str, str] | None = None,
-               labels: dict[str, str] | None = None) -> JobPublic:  # fmt: skip
-    """`model_ids` (job id -> model id) and `labels` (job id -> label) let a list answer from one query each
-    instead of one per job."""
+               labels: dict[str, str] | None = None, workers: Liveness | None = None) -> JobPublic:  # fmt: skip
+    """`model_ids` (job id -> model id), `labels` (job id -> label) and `workers` (who is alive) let a list answer
+    from one query each instead of one per job."""
     if model_ids is None:
         model_ids = _model_ids(session, [job.id])
     if labels is None:
         labels = job_labels(session, [job])
+    waiting_for = None if job.status.finished else (workers or workers_now(session)).job_waits_for(job)
     model_id = model_ids.get(job.id)
     error = JobError(code=job.error_code, message=job.error_message) if job.error_code else None
     return JobPublic(id=job.id, kind=job.kind, status=job.status, owner=job.owner.name, spec=job.spec,
                      progress=job.progress, cancel_requested=job.cancel_requested, attempts=job.attempts,
-                     worker=job.worker, device=job.device, error=error, priority=job.priority, model_id=model_id,
+                     worker=job.worker, device=job.device, device_kind=job.device_kind, waiting_for=waiting_for,
+                     error=error, priority=job.priority, model_id=model_id,
                      label=labels.get(job.id), parent_id=job.parent_id, setting=job.setting, result=job.result,
                      created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)  # fmt: skip
 
@@ -82,7 +86,7 @@ def _same_submission(session: Session, user: User, idempotency_key: str | None, 
 
 
 def _submit(session: Session, queue: QueueDep, user: User, spec: TrainSpec | EvalJobSpec,
-            idempotency_key: str | None) -> JobPublic:  # fmt: skip
+            idempotency_key: str | None, device: DeviceKind) -> JobPublic:  # fmt: skip
     spec_hash = spec.spec_hash()
     existing = _same_submission(session, user, idempotency_key, spec_hash)
     if existing is not None:
@@ -94,7 +98,7 @@ def _submit(session: Session, queue: QueueDep, user: User, spec: TrainSpec | Eva
         model = session.get(Model, spec.model_id)
         kind, setting = JobKind.evaluate, model.setting if model is not None else None
     job = Job(kind=kind, owner_id=user.id, spec=spec.to_dict(), spec_hash=spec_hash, setting=setting,
-              idempotency_key=idempotency_key)  # fmt: skip
+              idempotency_key=idempotency_key, device_kind=device)  # fmt: skip
     session.add(job)
     try:
         session.commit()  # the database holds the job before the broker hears of it
@@ -121,14 +125,14 @@ def enqueue(session: Session, queue: JobQueue, jobs: list[Job], parent: Job | No
 def create_train_job(body: TrainJobCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
     """Queue a training run: a preset changed by `spec` (validated before anything is queued)."""
     spec = train_spec(session, body.preset, body.spec)
-    return _submit(session, queue, user, spec, body.idempotency_key)
+    return _submit(session, queue, user, spec, body.idempotency_key, body.device)
 
 
 @router.post("/eval-jobs", status_code=201, responses=responses(404))
 def create_eval_job(body: EvalJobCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
     """Queue evaluators on a model (transfer_fgsm names its source model)."""
     spec = eval_job_spec(session, body)
-    return _submit(session, queue, user, spec, body.idempotency_key)
+    return _submit(session, queue, user, spec, body.idempotency_key, body.device)
 
 
 @router.post("/sweeps", status_code=201)
@@ -137,26 +141,26 @@ def create_sweep(body: SweepCreate, session: SessionDep, user: UserDep, queue: Q
     and select the most robust setting (by `select_by`'s area under the curve) whose clean accuracy keeps
     R0/U0 >= min_r0_u0 (PAPER.md). The sweep is a job that owns its children (GET /v1/jobs?parent_id=ID); its
     `result` holds the table and the selection. Every child spec is validated before anything is queued."""
-    return _submit_sweep(session, queue, user, sweep_spec(session, body), body.idempotency_key)
+    return _submit_sweep(session, queue, user, sweep_spec(session, body), body.idempotency_key, body.device)
 
 
 def _submit_sweep(session: Session, queue: QueueDep, user: User, sweep: SweepSpec,
-                  idempotency_key: str | None) -> JobPublic:  # fmt: skip
+                  idempotency_key: str | None, device: DeviceKind) -> JobPublic:  # fmt: skip
     existing = _same_submission(session, user, idempotency_key, sweep.spec_hash())
     if existing is not None:
         return existing
-    parent, jobs = sweeps.create(session, user.id, sweep, idempotency_key)
+    parent, jobs = sweeps.create(session, user.id, sweep, idempotency_key, device=device)
     enqueue(session, queue, jobs, parent=parent)
     return job_public(session, parent)
 
 
-def submit_report(session: Session, queue: QueueDep, user: User, spec: ReportSpec,
-                  idempotency_key: str | None) -> JobPublic:  # fmt: skip
+def submit_report(session: Session, queue: QueueDep, user: User, spec: ReportSpec, idempotency_key: str | None,
+                  device: DeviceKind = DeviceKind.any) -> JobPublic:  # fmt: skip
     """A checked report: its parent job and its trainings, sent (the report's own spec is what it stores)."""
     existing = _same_submission(session, user, idempotency_key, spec.spec_hash())
     if existing is not None:
         return existing
-    parent, jobs = sweeps.create(session, user.id, spec.sweep(), idempotency_key, report=spec)
+    parent, jobs = sweeps.create(session, user.id, spec.sweep(), idempotency_key, report=spec, device=device)
     enqueue(session, queue, jobs, parent=parent)
     return job_public(session, parent)
 
@@ -216,7 +220,8 @@ def _page(session: Session, status: JobStatus | None, kind: JobKind | None, owne
     more = len(jobs) > page_size
     jobs = jobs[:page_size]
     model_ids, labels = _model_ids(session, [j.id for j in jobs]), job_labels(session, jobs)
-    return JobPage(items=[job_public(session, j, model_ids, labels) for j in jobs],
+    workers = workers_now(session) if any(not j.status.finished for j in jobs) else None
+    return JobPage(items=[job_public(session, j, model_ids, labels, workers) for j in jobs],
                    next_page_token=_page_token(jobs[-1]) if more else None).model_dump_json().encode()  # fmt: skip
 
 
@@ -259,7 +264,7 @@ def _cancel(session: Session, job: Job) -> None:
 
 @router.post("/jobs/{job_id}/retry", status_code=201, responses=responses(403, 404))
 def retry_job(job_id: JobId, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
-    """A new job with the same spec as a failed or cancelled one."""
+    """A new job with the same spec as a failed or cancelled one (asking for the same kind of device)."""
     job = get_job_or_404(session, job_id)
     require_owner(user, job.owner_id, "job")
     if job.status not in (JobStatus.failed, JobStatus.cancelled):
@@ -267,11 +272,11 @@ def retry_job(job_id: JobId, session: SessionDep, user: UserDep, queue: QueueDep
     stored = read_spec(job.kind.value, job.spec)
     if isinstance(stored, ReportSpec):  # a new report from the same spec: new children
         recheck(session, stored.sweep())
-        return submit_report(session, queue, user, stored, None)
+        return submit_report(session, queue, user, stored, None, job.device_kind)
     spec = recheck(session, stored)  # datasets, pairs and source models may be gone
     if isinstance(spec, SweepSpec):  # a new sweep from the same spec: new children
-        return _submit_sweep(session, queue, user, spec, None)
-    return _submit(session, queue, user, spec, None)
+        return _submit_sweep(session, queue, user, spec, None, job.device_kind)
+    return _submit(session, queue, user, spec, None, job.device_kind)
 
 
 @router.get("/jobs/{job_id}/logs", responses=responses(404))

@@ -186,7 +186,7 @@ def upload_model(
     session: SessionDep, user: UserDep, request: Request,
     file: Annotated[UploadFile, File(description="a .safetensors checkpoint (pickles are refused)")],
     name: Annotated[Name128, Form(description="any script; no control characters")],
-    arch: Annotated[Name | None, Form(description="resnet18, resnet34, resnet50 or small_cnn")] = None,
+    arch: Annotated[Name | None, Form(description="resnet18, resnet18_narrow, resnet34, resnet50 or small_cnn")] = None,
     dataset: Annotated[Name | None, Form(description="the task's dataset (test images come from it)")] = None,
     color: Annotated[Name | None, Form(description="gray or rgb")] = None,
     input_scale: Annotated[Name | None, Form(description="unit ([0,1]) or centered5 (5*(x-0.5))")] = None,

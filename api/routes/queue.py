@@ -12,6 +12,7 @@ from api.deps import SessionDep, UserDep
 from api.errors import forbidden, invalid, responses
 from api.job_labels import job_labels
 from api.routes.jobs import JobId, get_job_or_404, job_public
+from api.routes.workers import workers_now
 from api.schemas import JobPublic, JobUpdate, QueuePage, QueuePlace
 from store.jobs import log_line
 from store.models import PARENT_KINDS, Job, JobStatus, Role
@@ -27,13 +28,16 @@ def get_queue(
 ) -> QueuePage:  # fmt: skip
     """The queued jobs in the order they would start if the standings stayed as they are now: priority (higher
     first), then the owner's device time over the last 24 h (least first), then age (oldest first). Every claim
-    decides afresh: each job that runs adds to its owner's time. Each job says `why` it stands where it does."""
-    places = queued_in_order(session, limit)
+    decides afresh: each job that runs adds to its owner's time. Each job says `why` it stands where it does, and
+    `waiting_for` when no live worker can run it (it asks for a gpu and no gpu worker is alive); a worker takes the
+    first job it can run, so a job asking for a cpu may start before a gpu job ahead of it."""
+    places = queued_in_order(session, limit, workers_now(session))
     labels = job_labels(session, [p.job for p in places])
     total = session.scalar(select(func.count()).where(Job.status == JobStatus.queued, Job.kind.not_in(PARENT_KINDS)))
     items = [QueuePlace(position=i + 1, id=p.job.id, kind=p.job.kind, owner=p.job.owner.name,
                         label=labels.get(p.job.id), parent_id=p.job.parent_id, priority=p.job.priority,
-                        owner_device_s=p.owner_device_s, created_at=p.job.created_at, why=p.why)
+                        owner_device_s=p.owner_device_s, created_at=p.job.created_at, why=p.why,
+                        device_kind=p.job.device_kind, waiting_for=p.waiting_for)
              for i, p in enumerate(places)]  # fmt: skip
     return QueuePage(items=items, total=total or 0)
 

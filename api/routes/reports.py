@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from api.deps import QueueDep, SessionDep, UserDep
 from api.errors import ApiError, not_found, responses
 from api.routes.jobs import get_job_or_404, submit_report
-from api.schemas import STRICT, IdempotencyKey, JobPublic, Seeds, TrainChanges
+from api.schemas import STRICT, Device, IdempotencyKey, JobPublic, Seeds, TrainChanges
 from api.specs import check_sweep, fetch_spec_datasets
 from sthlib.reproduce.protocols import PROTOCOLS, ReportSpec
 from store.blobs import read_blob
-from store.models import Job, JobKind, JobStatus
+from store.models import DeviceKind, Job, JobKind, JobStatus
 
 router = APIRouter(prefix="/v1", tags=["reports"], responses=responses(401))
 
@@ -31,6 +31,7 @@ class ReportCreate(BaseModel):
     protocol: str = Field(description="a protocol of GET /v1/protocols", json_schema_extra={"enum": [*PROTOCOLS]})
     seeds: Seeds | None = Field(None, description="default: the protocol's")
     changes: TrainChanges = Field(default_factory=dict, description="changes to the protocol's S^Th setting")
+    device: Device = DeviceKind.any
     idempotency_key: IdempotencyKey = None
 
 
@@ -44,11 +45,11 @@ def list_protocols(_: UserDep) -> list[dict[str, Any]]:
 def create_report(body: ReportCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
     """Queue a reproduction report: its trainings now, each model's evaluations once it is trained, the report
     when all have ended (GET /v1/reports/{id}). Everything is checked before anything is queued."""
-    spec = ReportSpec.from_dict(body.model_dump(exclude={"idempotency_key"}, exclude_none=True))
+    spec = ReportSpec.from_dict(body.model_dump(exclude={"idempotency_key", "device"}, exclude_none=True))
     sweep = spec.sweep()  # SpecError at protocol, seeds.N or changes.FIELD: a 422 naming it
     fetch_spec_datasets(session, [sweep.base])
     check_sweep(session, sweep)
-    return submit_report(session, queue, user, spec, body.idempotency_key)
+    return submit_report(session, queue, user, spec, body.idempotency_key, body.device)
 
 
 ReportId = Annotated[str, Path(min_length=1, max_length=64)]

@@ -1,8 +1,8 @@
 """models: setting (the spec without its seed, hashed), per-epoch history, library versions, tags, notes; jobs: setting
 
 A model's setting groups the seeds of one experiment. It is the first 12 hex characters of the sha256 of the
-training spec's canonical JSON without "seed" (and, unregularized, with reg only {"alpha": 0.0}), as
-sthlib.specs.setting_hash computes it (tested to agree). Stored
+training spec's canonical JSON without "seed" and "speed" (a non-default speed.amp stays; unregularized, reg is
+only {"alpha": 0.0}), as sthlib.specs.setting_hash computes it (tested to agree). Stored
 models and train jobs get theirs from their spec here; evaluation jobs from their model.
 
 Revision ID: 0004
@@ -26,9 +26,12 @@ depends_on = None
 
 
 def setting_hash(spec: dict[str, Any]) -> str:
-    setting = {key: value for key, value in spec.items() if key != "seed"}
+    setting = {key: value for key, value in spec.items() if key not in ("seed", "speed")}
     if not (setting.get("reg") or {}).get("alpha"):  # unregularized: the other reg fields train nothing
         setting["reg"] = {"alpha": 0.0}
+    amp = (spec.get("speed") or {}).get("amp", "none")  # of "speed" only a non-default amp is part of a setting
+    if amp != "none":
+        setting["speed"] = {"amp": amp}
     return hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from sthlib.evalspecs import CommonParams, EvalSpec, eval_spec
+from sthlib.evaluate.batching import CELL, eval_batch_size
 from sthlib.evaluate.classifier import Classifier
 from sthlib.evaluate.results import CurvePoint, Result, RobustnessCurve
 
@@ -58,10 +59,14 @@ def batch_generator(seed: int, *keys: int, device: torch.device) -> torch.Genera
 
 
 class CurveEvaluator(Evaluator):
-    """Accuracy over a grid of strengths. Subclasses implement ``perturb`` (and ``prepare`` for per-batch work
-    shared by all strengths, such as a gradient). Strength 0 must return the images unchanged."""
+    """Accuracy over a grid of strengths. Subclasses implement ``perturb`` (and ``prepare`` for per-cell work
+    shared by all strengths, such as a gradient). Strength 0 must return the images unchanged.
 
-    batch_size: ClassVar[int] = 500
+    Images are perturbed in cells of ``batch_size`` images, each with its own seeded generator, and scored in
+    batches of whole cells as large as the device's free memory allows (sthlib.evaluate.batching): the results do
+    not depend on the batch (float rounding of the forward pass aside)."""
+
+    batch_size: ClassVar[int] = CELL  # images per perturbation cell
     clamp_mode: ClassVar[str] = "range"
 
     def prepare(self, model: Classifier, x: Tensor, y: Tensor) -> Any:
@@ -88,33 +93,44 @@ class CurveEvaluator(Evaluator):
         progress: Progress | None = None, params: dict[str, Any] | None = None, group: str = "",
     ) -> RobustnessCurve:  # fmt: skip
         """The shared loop: batches, perturbs, clamps and scores every strength on the same images."""
-        correct = torch.zeros(len(strengths), dtype=torch.int64)
-        correct_kept = torch.zeros(len(strengths), dtype=torch.int64)
-        clean_correct = 0
-        batches = range(0, len(images), self.batch_size)
-        for b_index, start in enumerate(batches):
-            x, y = images[start : start + self.batch_size], labels[start : start + self.batch_size]
+        n, cell = len(images), self.batch_size
+        size = eval_batch_size(model, images, cell)  # whole cells per forward pass
+        correct = torch.zeros(len(strengths), dtype=torch.int64, device=images.device)
+        correct_kept = torch.zeros_like(correct)
+        clean_total = torch.zeros((), dtype=torch.int64, device=images.device)
+        for start in range(0, n, size):
+            x, y = images[start : start + size], labels[start : start + size]
             with torch.no_grad():
                 clean_ok = model(x).argmax(1) == y
-            clean_correct += int(clean_ok.sum())
-            state = self.prepare(model, x, y)
+            clean_total += clean_ok.sum()
+            cells = [(start // cell + k, slice(o, o + cell)) for k, o in enumerate(range(0, len(x), cell))]
+            states = [self.prepare(model, x[part], y[part]) for _, part in cells]
             for s_index, strength in enumerate(strengths):
-                g = batch_generator(self.params.seed, b_index, s_index, device=x.device)
-                x_adv = x if strength == 0 else self.clamp(self.perturb(x, strength, state, g), x)
+                x_adv = x if strength == 0 else self._perturbed(x, strength, s_index, cells, states)
                 with torch.no_grad():
                     ok = model(x_adv).argmax(1) == y
-                correct[s_index] += int(ok.sum())
-                correct_kept[s_index] += int((ok & clean_ok).sum())
+                correct[s_index] += ok.sum()
+                correct_kept[s_index] += (ok & clean_ok).sum()
             if progress is not None:
-                progress((b_index + 1) / len(batches))
-        n = len(images)
+                progress(min(n, start + size) / n)
+        clean_correct = int(clean_total)
         points = [
             CurvePoint(strength=float(s), accuracy=int(c) / n, n=n,
                        accuracy_on_correct=int(k) / clean_correct if clean_correct else float("nan"))
-            for s, c, k in zip(strengths, correct, correct_kept, strict=True)
+            for s, c, k in zip(strengths, correct.tolist(), correct_kept.tolist(), strict=True)
         ]  # fmt: skip
         return RobustnessCurve(evaluator=self.name, params=params or self.params.to_dict(), x_name=self.spec.x_name,
                                x_unit=self.spec.x_unit, points=points, model=model.name, group=group)  # fmt: skip
+
+    def _perturbed(
+        self, x: Tensor, strength: float, s_index: int, cells: list[tuple[int, slice]], states: list[Any]
+    ) -> Tensor:
+        """The batch perturbed cell by cell, each cell with the generator of its (cell index, strength index)."""
+        parts = []
+        for (index, part), state in zip(cells, states, strict=True):
+            g = batch_generator(self.params.seed, index, s_index, device=x.device)
+            parts.append(self.clamp(self.perturb(x[part], strength, state, g), x[part]))
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def run(
         self, model: Classifier, images: Tensor, labels: Tensor, dataset: str, progress: Progress | None = None

@@ -27,6 +27,13 @@ def resnet18(in_channels: int, num_classes: int) -> SimilarityNet:
     return ResNet(BasicBlock, (2, 2, 2, 2), in_channels, num_classes)
 
 
+@register_architecture("resnet18_narrow")
+def resnet18_narrow(in_channels: int, num_classes: int) -> SimilarityNet:
+    """ResNet18 at a quarter of the widths (16, 32, 64, 128): the paper's stem, sections and taps at about 1/16 of
+    the compute, for protocols that must finish on a CPU (mnist-cpu)."""
+    return ResNet(BasicBlock, (2, 2, 2, 2), in_channels, num_classes, widths=(16, 32, 64, 128))
+
+
 @register_architecture("resnet34")
 def resnet34(in_channels: int, num_classes: int) -> SimilarityNet:
     return ResNet(BasicBlock, (3, 4, 6, 3), in_channels, num_classes)

@@ -62,15 +62,20 @@ class ResNet(SimilarityNet):
     """Taps: the stem output and each of the four sections' outputs (5 feature maps)."""
 
     def __init__(
-        self, block: type[BasicBlock | Bottleneck], depths: tuple[int, ...], in_channels: int, num_classes: int
+        self,
+        block: type[BasicBlock | Bottleneck],
+        depths: tuple[int, ...],
+        in_channels: int,
+        num_classes: int,
+        widths: tuple[int, ...] = WIDTHS,
     ) -> None:
-        out_channels = [w * block.expansion for w in WIDTHS]
-        super().__init__([WIDTHS[0], *out_channels])
+        out_channels = [w * block.expansion for w in widths]
+        super().__init__([widths[0], *out_channels])
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, WIDTHS[0], 7, 1, 3, bias=False), nn.BatchNorm2d(WIDTHS[0]), nn.ReLU()
+            nn.Conv2d(in_channels, widths[0], 7, 1, 3, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
         )
-        stages, cin = [], WIDTHS[0]
-        for width, depth, stride in zip(WIDTHS, depths, STRIDES, strict=True):
+        stages, cin = [], widths[0]
+        for width, depth, stride in zip(widths, depths, STRIDES, strict=True):
             blocks = []
             for index in range(depth):
                 blocks.append(block(cin, width, stride if index == 0 else 1))

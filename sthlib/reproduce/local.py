@@ -4,49 +4,20 @@ same inputs, so it writes the same JSON (but for ids and times)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from sthlib.jobspecs import EvaluatorCall, SweepSpec
+from sthlib.jobspecs import EvaluatorCall
 from sthlib.reproduce.claims import Cited, ModelResults
 from sthlib.reproduce.protocols import Protocol
-from sthlib.reproduce.report import ReportInputs, Side, build, figures, render_html
+from sthlib.reproduce.report import ReportInputs, Side, build, figures, header, render_html
 from sthlib.specs import TrainSpec
 from sthlib.validation import json_safe
 
 Say = Callable[[str], None]
-
-
-def data_checksum(name: str, color: str = "gray") -> str:
-    """sha256 of a dataset as training reads it (train and test images and labels, uint8 / int64, in order): the
-    same whatever file format it came from."""
-    from sthlib.data import load_dataset
-
-    digest = hashlib.sha256()
-    for split in ("train", "test"):
-        images, labels = load_dataset(name, split, color)
-        digest.update(np.ascontiguousarray(images).tobytes())
-        digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
-    return digest.hexdigest()
-
-
-def header(sweep: SweepSpec, protocol: str, device: str, seconds: float) -> dict[str, Any]:
-    """What a re-run needs: protocol, setting hashes, seeds, versions, data checksums, device, wall time."""
-    from sthlib.checkpoint import library_versions
-
-    datasets = sorted({sweep.base.dataset, *([sweep.base.reg.dataset] if sweep.base.reg.dataset else [])})
-    baseline = sweep.base.replace(**{"reg.alpha": 0.0})
-    return {"protocol": protocol, "sth setting": sweep.base.setting_hash(),
-            "baseline setting": baseline.setting_hash(), "seeds": list(sweep.seeds),
-            "transfer source seed": sweep.source_seed, "versions": library_versions(),
-            "data sha256": {d: data_checksum(d, sweep.base.color) for d in datasets}, "device": device,
-            "wall seconds": round(seconds, 1)}  # fmt: skip
 
 
 def _evaluate(path: Path, calls: tuple[EvaluatorCall, ...], source: Path | None, device: str,

@@ -5,23 +5,31 @@ Torch-free."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sthlib.jobspecs import EvaluatorCall, SweepSpec, _object, _seeds, _string, spec_hash
 from sthlib.specs import PRESETS, TrainSpec, merge
 from sthlib.validation import SpecError, show
 
-# PAPER.md section 4 on MNIST-like data: noise, transferred FGSM from a separately trained unregularized source,
-# the boundary attack on 1000 images (5 repeats, with the spectrum of its perturbations) and the corruptions.
-PAPER_EVALUATORS: tuple[EvaluatorCall, ...] = (
-    EvaluatorCall.make("gaussian"),
-    EvaluatorCall.make("uniform"),
-    EvaluatorCall.make("salt_pepper"),
-    EvaluatorCall.make("transfer_fgsm", source={"kind": "sweep"}),
-    EvaluatorCall.make("boundary", n_images=1000, repeats=5),
-    EvaluatorCall.make("corruption"),
-)
+
+def _claims(**boundary: Any) -> tuple[EvaluatorCall, ...]:
+    """PAPER.md section 4 on MNIST-like data: noise, transferred FGSM from a separately trained unregularized source,
+    the boundary attack (with the spectrum of its perturbations) with `boundary`'s parameters, the corruptions."""
+    return (
+        EvaluatorCall.make("gaussian"),
+        EvaluatorCall.make("uniform"),
+        EvaluatorCall.make("salt_pepper"),
+        EvaluatorCall.make("transfer_fgsm", source={"kind": "sweep"}),
+        EvaluatorCall.make("boundary", **boundary),
+        EvaluatorCall.make("corruption"),
+    )
+
+
+PAPER_EVALUATORS = _claims(n_images=1000, repeats=5)  # the paper's: 1000 images, 5 repeats
+# mnist-cpu: every test digit of mnist-5k but for the boundary attack, which keeps its converged steps
+# (bench/README.md) on 50 digits, one repeat: about 3 of the protocol's 5 minutes per model on 2 CPU cores.
+CPU_EVALUATORS = _claims(n_images=50, repeats=1)
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ PROTOCOLS: dict[str, Protocol] = {
         Protocol(
             "tiny",
             "test-only: a 2-epoch small CNN on 1000 digits, every claim measured on a few images; says nothing",
-            PRESETS["quick"].replace(epochs=2, train_limit=1000, test_limit=100, **{"reg.n_images": 200}),
+            PRESETS["smoke"].replace(epochs=2, train_limit=1000, test_limit=100, **{"reg.n_images": 200}),
             (
                 EvaluatorCall.make("gaussian", n_images=100, strengths=[0.0, 0.3]),
                 EvaluatorCall.make("transfer_fgsm", n_images=100, strengths=[0.0, 0.2], source={"kind": "sweep"}),
@@ -77,6 +85,19 @@ PROTOCOLS: dict[str, Protocol] = {
             (0, 1),
             "seconds",
             test_only=True,
+        ),
+        Protocol(
+            "mnist-cpu",
+            "the paper's MNIST setting sized for 2 CPU cores: real MNIST digits (mnist-5k: 4000 train, 1000 test), "
+            "ResNet18 with the paper's stem at a quarter of its widths (resnet18_narrow, the quick preset), 12 "
+            "epochs, alpha 4, Th 0.2 on N = 1000 images; noise, transferred FGSM and the corruptions on the 1000 test "
+            "digits; the boundary attack at its converged default steps on 50 digits with one repeat (the paper: "
+            "1000 digits, 5 repeats)",
+            PRESETS["quick"],
+            CPU_EVALUATORS,
+            (0, 1, 2),
+            "28 minutes on 2 CPU cores (measured 2026-12-03: 7 trainings in 8 minutes, then about 3 minutes of "
+            "evaluation per model); not measured on a GPU",
         ),
         Protocol(
             "fashion-mnist",
@@ -122,37 +143,57 @@ def get_protocol(name: str, test_only_ok: bool = False) -> Protocol:
 
 @dataclass(frozen=True)
 class ReportSpec:
-    """A report job: a protocol, its seeds (default: the protocol's) and changes to its S^Th setting."""
+    """A report job: a protocol, its seeds (default: the protocol's) and changes to its S^Th setting. `planned` is
+    the sweep its children were planned from, pinned when the job is created: a protocol changed later does not
+    change what a stored report waits for (nor what its retry trains)."""
 
     protocol: str
     seeds: tuple[int, ...]
     changes: dict[str, Any]
+    planned: SweepSpec | None = None
 
     @property
     def plan(self) -> Protocol:
         return get_protocol(self.protocol, test_only_ok=True)
 
     def sweep(self) -> SweepSpec:
-        """What the report trains and evaluates: the protocol's one-setting sweep (SpecError naming the field)."""
+        """What the report trains and evaluates: the pinned plan, else the protocol's one-setting sweep (SpecError
+        naming the field)."""
+        if self.planned is not None:
+            return self.planned
         return self.plan.sweep(self.seeds, self.changes)
+
+    def pinned(self) -> ReportSpec:
+        """This report with its plan pinned (what a report job stores)."""
+        return replace(self, planned=self.sweep())
 
     def validate(self) -> ReportSpec:
         self.sweep()
         return self
 
-    def to_dict(self) -> dict[str, Any]:
+    def request(self) -> dict[str, Any]:
         return {"protocol": self.protocol, "seeds": list(self.seeds), "changes": self.changes}
 
+    def to_dict(self) -> dict[str, Any]:
+        return self.request() | ({"plan": self.planned.to_dict()} if self.planned is not None else {})
+
     def spec_hash(self) -> str:
-        return spec_hash(self.to_dict())
+        """Of the request (protocol, seeds, changes): the same submission has the same hash, pinned or not."""
+        return spec_hash(self.request())
 
     @classmethod
     def from_dict(cls, data: Any) -> ReportSpec:
-        data = _object(data, "", ("protocol", "seeds", "changes"))
+        data = _object(data, "", ("protocol", "seeds", "changes", "plan"))
         name = _string(data.get("protocol"), "protocol")
         protocol = get_protocol(name, test_only_ok=True)
         seeds = _seeds(data["seeds"]) if data.get("seeds") is not None else protocol.seeds
         changes = data.get("changes") or {}
         if not isinstance(changes, dict):
             raise SpecError("changes", f"must be an object (training spec fields), got {show(changes)}")
-        return cls(name, seeds, changes)
+        planned = None
+        if data.get("plan") is not None:
+            try:
+                planned = SweepSpec.from_dict(data["plan"])
+            except SpecError as e:
+                raise e.at("plan") from None
+        return cls(name, seeds, changes, planned)

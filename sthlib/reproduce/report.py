@@ -8,6 +8,7 @@ write the same JSON.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from collections import Counter
@@ -16,11 +17,40 @@ from typing import Any
 
 from sthlib.evaluate.aggregate import aggregate_curves, aggregate_reports
 from sthlib.evaluate.results import RobustnessCurve
+from sthlib.jobspecs import SweepSpec
 from sthlib.reproduce.claims import ModelResults, judge_all
 from sthlib.reproduce.verdict import PAIRED_TEST
 
 REPORT_VERSION = 1
 VERDICTS = ("holds", "does not hold", "inconclusive", "not measured")
+
+
+def data_checksum(name: str, color: str = "gray") -> str:
+    """sha256 of a dataset as training reads it (train and test images and labels, uint8 / int64, in order): the
+    same whatever file format it came from."""
+    from sthlib.data import load_dataset
+
+    digest = hashlib.sha256()
+    import numpy as np
+
+    for split in ("train", "test"):
+        images, labels = load_dataset(name, split, color)
+        digest.update(np.ascontiguousarray(images).tobytes())
+        digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def header(sweep: SweepSpec, protocol: str, device: str, seconds: float) -> dict[str, Any]:
+    """What a re-run needs: protocol, setting hashes, seeds, versions, data checksums, device, wall time."""
+    from sthlib.checkpoint import library_versions
+
+    datasets = sorted({sweep.base.dataset, *([sweep.base.reg.dataset] if sweep.base.reg.dataset else [])})
+    baseline = sweep.base.replace(**{"reg.alpha": 0.0})
+    return {"protocol": protocol, "sth setting": sweep.base.setting_hash(),
+            "baseline setting": baseline.setting_hash(), "seeds": list(sweep.seeds),
+            "transfer source seed": sweep.source_seed, "versions": library_versions(),
+            "data sha256": {d: data_checksum(d, sweep.base.color) for d in datasets}, "device": device,
+            "wall seconds": round(seconds, 1)}  # fmt: skip
 
 
 @dataclass(frozen=True)

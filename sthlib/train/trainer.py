@@ -26,16 +26,19 @@ from sthlib.checkpoint import (
 )
 from sthlib.losses import LOSSES
 from sthlib.models import SimilarityNet, build_model
+from sthlib.pairs import PairBatch
 from sthlib.specs import TrainSpec
 from sthlib.train.augment import crop_flip, to_inputs
 from sthlib.train.callbacks import Callback, StepProgress, TrainingStopped
 from sthlib.train.data import RegData, TaskData
 from sthlib.train.metrics import EpochMetrics, TrainResult
 from sthlib.train.schedule import learning_rate
+from sthlib.train.speed import autocast, check_compile, compiled, memory_format
 
 log = logging.getLogger(__name__)
 EVAL_BATCH = 500  # images per forward pass when evaluating
 EVAL_PAIRS = 512  # fixed pairs on which L_reg and the similarity correlation are measured every epoch
+PREFETCH_PAIRS = 1 << 20  # pairs drawn ahead of the steps at a time (i, j int64 and a float target: 20 MB)
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -47,7 +50,11 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 class Trainer:
     """Trains one model from a TrainSpec. The data lives on the device as uint8 tensors; batches are shuffled
-    with randperm and augmented there. ``fit()`` returns the history; the best-validation weights are kept."""
+    with randperm and augmented there. ``fit()`` returns the history; the best-validation weights are kept.
+
+    No step reads the device from the host: the epoch's pairs are drawn before its steps, the loss sums stay on
+    the device and are read once per epoch, and step progress is counted on the host. spec.speed picks bf16
+    autocast, channels_last and torch.compile (sthlib.train.speed)."""
 
     def __init__(
         self, spec: TrainSpec, device: str | torch.device | None = None, callbacks: Sequence[Callback] = ()
@@ -63,6 +70,13 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
             self.model = build_model(spec.arch, spec.in_channels, self.data.num_classes).to(self.device)
+        self.memory_format = memory_format(spec.speed)
+        self.model.to(memory_format=self.memory_format)
+        if spec.speed.compile:
+            check_compile(self.device)
+        # the step calls these; self.model stays the eager module (its state_dict, evaluation, checkpoints)
+        self.forward = compiled(self.model, spec.speed)
+        self.similarity = compiled(self.model.similarity, spec.speed)
         self.optimizer = torch.optim.SGD(
             self.model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
         )
@@ -73,22 +87,30 @@ class Trainer:
         self.best_state: dict[str, Tensor] = {}
 
     # ---- one step --------------------------------------------------------------------------------------------
-    def step(self, batch: Tensor) -> dict[str, Tensor]:
-        """One optimisation step on the training images at indices `batch`; returns detached loss terms."""
-        x = to_inputs(self.data.train_x[batch], self.input_scale)
-        if self.augment:
+    def _inputs(self, images: Tensor, augment: bool = False) -> Tensor:
+        x = to_inputs(images, self.input_scale)
+        if augment:
             x = crop_flip(x, self.generator)
+        return x.contiguous(memory_format=self.memory_format)
+
+    def step(self, batch: Tensor, pairs: PairBatch | None = None) -> dict[str, Tensor]:
+        """One optimisation step on the training images at indices `batch` (and, regularized, on `pairs`, by
+        default the sampler's next k); returns detached loss terms. Forward passes run under spec.speed.amp's
+        autocast; the losses are computed in float32 from float32 logits and similarities."""
+        amp = self.spec.speed.amp
+        x = self._inputs(self.data.train_x[batch], self.augment)
         y = self.data.train_y[batch]
-        logits = self.model(x)
+        with autocast(self.device, amp):
+            logits = self.forward(x).float()
         ce = F.cross_entropy(logits, y)
         out = {"ce": ce.detach(), "correct": (logits.argmax(1) == y).sum()}
         loss = ce
         if self.reg is not None:
             reg = self.spec.reg
-            pairs = self.reg.sampler.sample(reg.pairs_per_step)
-            x0 = to_inputs(self.reg.images[pairs.i], self.input_scale)
-            x1 = to_inputs(self.reg.images[pairs.j], self.input_scale)
-            pred = self.model.similarity(x0, x1, fused=reg.fused)
+            pairs = pairs if pairs is not None else self.reg.sampler.sample(reg.pairs_per_step)
+            x0, x1 = self._inputs(self.reg.images[pairs.i]), self._inputs(self.reg.images[pairs.j])
+            with autocast(self.device, amp):
+                pred = self.similarity(x0, x1, fused=reg.fused).float()
             reg_loss = LOSSES[reg.loss](pred, pairs.targets, reg.eps)
             loss = ce + reg.alpha * reg_loss
             out["reg_loss"] = reg_loss.detach()
@@ -107,12 +129,17 @@ class Trainer:
         perm = torch.randperm(n, generator=self.generator, device=self.device)
         steps = -(-n // spec.batch_size)
         ce_sum, correct, reg_sum = (torch.zeros((), device=self.device) for _ in range(3))
+        k = spec.reg.pairs_per_step
+        block = max(1, PREFETCH_PAIRS // k)  # steps whose pairs are drawn at once (an epoch's, unless huge)
+        drawn: PairBatch | None = None
         start = time.perf_counter()
         for step in range(steps):
             if any(cb.should_stop() for cb in self.callbacks):
                 raise TrainingStopped(self.epoch)
+            if self.reg is not None and step % block == 0:  # the same pairs as k per step, drawn ahead
+                drawn = self.reg.sampler.sample_steps(k, min(block, steps - step))
             batch = perm[step * spec.batch_size : (step + 1) * spec.batch_size]
-            out = self.step(batch)
+            out = self.step(batch, None if drawn is None else _pairs_of_step(drawn, step % block, k))
             ce_sum += out["ce"] * len(batch)
             correct += out["correct"]
             if "reg_loss" in out:
@@ -132,12 +159,13 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, images: Tensor, labels: Tensor) -> tuple[float, float]:
-        """(mean cross-entropy, accuracy) of the current model in eval mode."""
+        """(mean cross-entropy, accuracy) of the current model in eval mode: eager and float32 whatever spec.speed
+        says (validation losses comparable across speed settings), inputs in the model's memory format."""
         was_training = self.model.training
         self.model.eval()
         loss, correct = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
         for start in range(0, len(images), EVAL_BATCH):
-            logits = self.model(to_inputs(images[start : start + EVAL_BATCH], self.input_scale))
+            logits = self.model(self._inputs(images[start : start + EVAL_BATCH]))
             y = labels[start : start + EVAL_BATCH]
             loss += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(1) == y).sum()
@@ -152,9 +180,7 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         pairs = self.eval_pairs
-        x0 = to_inputs(self.reg.images[pairs.i], self.input_scale)
-        x1 = to_inputs(self.reg.images[pairs.j], self.input_scale)
-        pred = self.model.similarity(x0, x1)
+        pred = self.model.similarity(self._inputs(self.reg.images[pairs.i]), self._inputs(self.reg.images[pairs.j]))
         self.model.train(was_training)
         loss = float(LOSSES[self.spec.reg.loss](pred, pairs.targets, self.spec.reg.eps))
         return loss, _pearson(pred, pairs.targets)
@@ -172,6 +198,8 @@ class Trainer:
         if not self.best_state or metrics.valid_loss < best.valid_loss:
             self.best_epoch = self.epoch
             self.best_state = copy.deepcopy(self.model.state_dict())
+            for key, value in self.best_state.items():  # channels_last weights kept in the usual layout
+                self.best_state[key] = value.contiguous()
         return metrics
 
     def fit(self) -> TrainResult:
@@ -255,6 +283,12 @@ def _saved_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """A state saved before reg.augment existed trained on the regularization images as loaded: keep it so."""
     reg = spec.get("reg") or {}
     return spec if "augment" in reg else {**spec, "reg": {**reg, "augment": "none"}}
+
+
+def _pairs_of_step(drawn: PairBatch, step: int, k: int) -> PairBatch:
+    """Step `step`'s k pairs of a ``PairSampler.sample_steps`` draw (slices: views, no copy, no host read)."""
+    part = slice(step * k, (step + 1) * k)
+    return PairBatch(i=drawn.i[part], j=drawn.j[part], targets=drawn.targets[part])
 
 
 def _strip(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:

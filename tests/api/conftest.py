@@ -5,6 +5,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from sthlib.specs import preset
 from store.blobs import put_blob
 from store.db import session_scope
 from store.keys import create_key, create_user, find_user
@@ -75,4 +76,18 @@ def stored_model(session, owner_id: str, name: str) -> Model:
                   in_channels=1, num_classes=10, input_scale="unit", blob_id=blob.id)  # fmt: skip
     session.add(model)
     session.flush()
+    return model
+
+
+def trained_model(session, owner: str, alpha: float, seed: int, parent: str | None = None) -> Model:
+    """A model of the smoke preset with `alpha` and `seed`, as its succeeded training job (child of `parent`, a sweep)
+    stored it: its spec and setting hash, no weights beyond a stand-in blob, no history or results."""
+    spec = preset("smoke", seed=seed, **{"reg.alpha": alpha})
+    data, setting = spec.to_dict(), spec.setting_hash()
+    job = Job(kind=JobKind.train, status=JobStatus.succeeded, owner_id=owner, spec=data, spec_hash=spec.spec_hash(),
+              setting=setting, parent_id=parent)  # fmt: skip
+    session.add(job)
+    session.flush()
+    model = stored_model(session, owner, f"a{alpha}-s{seed}")
+    model.job_id, model.spec, model.setting = job.id, data, setting
     return model

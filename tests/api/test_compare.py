@@ -12,7 +12,7 @@ from sthlib.specs import preset
 from store.db import session_scope
 from store.keys import find_user
 from store.models import EvalResult, Job, JobKind, JobStatus
-from tests.api.conftest import auth, stored_model
+from tests.api.conftest import auth, trained_model
 
 STRENGTHS = [0.0, 0.25, 0.5]
 
@@ -28,15 +28,8 @@ def report(score: float, success: float = 1.0) -> dict:
 
 def add_model(url, alpha: float, seed: int, test_acc: float, accuracies: list[float] | None, score: float | None,
               parent: str | None = None) -> str:  # fmt: skip
-    spec = preset("quick", seed=seed, **{"reg.alpha": alpha})
     with session_scope(url) as session:
-        owner = find_user(session, "alice").id
-        job = Job(kind=JobKind.train, status=JobStatus.succeeded, owner_id=owner, spec=spec.to_dict(),
-                  spec_hash=spec.spec_hash(), setting=spec.setting_hash(), parent_id=parent)  # fmt: skip
-        session.add(job)
-        session.flush()
-        model = stored_model(session, owner, f"a{alpha}-s{seed}")
-        model.job_id, model.spec, model.setting = job.id, spec.to_dict(), spec.setting_hash()
+        model = trained_model(session, find_user(session, "alice").id, alpha, seed, parent)
         model.metrics = {"epoch": 3, "test_acc": test_acc}
         if accuracies is not None:
             points = [CurvePoint(s, a, 100, a) for s, a in zip(STRENGTHS, accuracies, strict=True)]
@@ -63,8 +56,8 @@ def world(client):
         (0, 0.95, [0.95, 0.50, 0.20], 0.006), (1, 0.93, [0.93, 0.40, 0.10], 0.005))]  # fmt: skip
     lone = add_model(url, 1.0, 9, 0.5, None, None)  # a model of the setting without results yet
     return {"reg": reg, "base": base, "lone": lone, "sweep": sweep_id,
-            "setting": preset("quick", **{"reg.alpha": 1.0}).setting_hash(),
-            "baseline": preset("quick", **{"reg.alpha": 0.0}).setting_hash()}  # fmt: skip
+            "setting": preset("smoke", **{"reg.alpha": 1.0}).setting_hash(),
+            "baseline": preset("smoke", **{"reg.alpha": 0.0}).setting_hash()}  # fmt: skip
 
 
 def expected_interval(values):

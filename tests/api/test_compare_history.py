@@ -12,7 +12,7 @@ from sthlib.specs import preset
 from store.db import session_scope
 from store.keys import find_user
 from store.models import Job, JobKind, JobStatus
-from tests.api.conftest import auth, stored_model
+from tests.api.conftest import auth, trained_model
 
 METRICS = ["train_loss", "reg_loss", "train_acc", "valid_acc", "sim_corr"]
 
@@ -29,17 +29,10 @@ def epoch_entry(epoch: int, seed: int, regularized: bool) -> dict:
 
 
 def add_model(url: str, alpha: float, seed: int, epochs: int | None, parent: str | None) -> str:
-    """A trained model of preset quick with `alpha` and `seed` and `epochs` epochs of history (None: an upload
+    """A trained model of the smoke preset with `alpha` and `seed` and `epochs` epochs of history (None: an upload
     without history)."""
-    spec = preset("quick", seed=seed, **{"reg.alpha": alpha})
     with session_scope(url) as session:
-        owner = find_user(session, "alice").id
-        job = Job(kind=JobKind.train, status=JobStatus.succeeded, owner_id=owner, spec=spec.to_dict(),
-                  spec_hash=spec.spec_hash(), setting=spec.setting_hash(), parent_id=parent)  # fmt: skip
-        session.add(job)
-        session.flush()
-        model = stored_model(session, owner, f"a{alpha}-s{seed}")
-        model.job_id, model.spec, model.setting = job.id, spec.to_dict(), spec.setting_hash()
+        model = trained_model(session, find_user(session, "alice").id, alpha, seed, parent)
         if epochs is not None:
             model.origin = "trained"
             model.history = [epoch_entry(e, seed, alpha > 0) for e in range(epochs + 1)]
@@ -60,8 +53,8 @@ def trained(db_client):
     base = {seed: add_model(url, 0.0, seed, 3, sweep_id) for seed in (0, 1)}
     bare = add_model(url, 2.0, 0, None, None)  # uploaded without a history: a setting of its own
     return {"reg": reg, "base": base, "bare": bare, "sweep": sweep_id,
-            "setting": preset("quick", **{"reg.alpha": 1.0}).setting_hash(),
-            "baseline": preset("quick", **{"reg.alpha": 0.0}).setting_hash()}  # fmt: skip
+            "setting": preset("smoke", **{"reg.alpha": 1.0}).setting_hash(),
+            "baseline": preset("smoke", **{"reg.alpha": 0.0}).setting_hash()}  # fmt: skip
 
 
 def history(client, **params):

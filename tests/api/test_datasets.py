@@ -116,14 +116,14 @@ def test_jobs_name_an_upload_and_never_a_server_path(client, digits):
     upload(client, digits)
     (uploads_dir() / "digits.npz").unlink()  # as on another API machine: fetched again from the database
     response = client.post("/v1/train-jobs", headers=auth(client),
-                           json={"preset": "quick", "spec": {"dataset": "upload:digits", "epochs": 1,
+                           json={"preset": "smoke", "spec": {"dataset": "upload:digits", "epochs": 1,
                                                             "reg": {"n_images": 100}}})  # fmt: skip
     assert response.status_code == 201, response.text
     assert response.json()["spec"]["dataset"] == "upload:digits"
     assert (uploads_dir() / "digits.npz").read_bytes() == digits
     for dataset, says in (("upload:nope", "no uploaded dataset"), ("npz:/etc/data.npz", "POST /v1/datasets")):
         response = client.post("/v1/train-jobs", headers=auth(client),
-                               json={"preset": "quick", "spec": {"dataset": dataset}})  # fmt: skip
+                               json={"preset": "smoke", "spec": {"dataset": dataset}})  # fmt: skip
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert says in error["message"] and error["details"]["field"] == "spec.dataset"
@@ -131,13 +131,13 @@ def test_jobs_name_an_upload_and_never_a_server_path(client, digits):
     train_only = upload(client, npz_bytes(images=noise, labels=np.arange(10)), name="pairs")
     assert train_only.status_code == 201
     no_test = client.post("/v1/train-jobs", headers=auth(client),
-                          json={"preset": "quick", "spec": {"dataset": "upload:pairs"}})  # fmt: skip
+                          json={"preset": "smoke", "spec": {"dataset": "upload:pairs"}})  # fmt: skip
     assert no_test.status_code == 422 and "no test split" in no_test.json()["error"]["message"]
-    as_reg = {"preset": "quick", "spec": {"reg": {"dataset": "upload:pairs", "n_images": 10}}}
+    as_reg = {"preset": "smoke", "spec": {"reg": {"dataset": "upload:pairs", "n_images": 10}}}
     as_reg = client.post("/v1/train-jobs", headers=auth(client), json=as_reg)
     assert as_reg.status_code == 201, as_reg.text
     reg = client.post("/v1/train-jobs", headers=auth(client),
-                      json={"preset": "quick", "spec": {"reg": {"dataset": "upload:nope"}}})  # fmt: skip
+                      json={"preset": "smoke", "spec": {"reg": {"dataset": "upload:nope"}}})  # fmt: skip
     assert reg.status_code == 422 and reg.json()["error"]["details"]["field"] == "spec.reg.dataset"
 
 
@@ -182,7 +182,7 @@ def test_similarity_refuses_what_it_cannot_answer(client, path, params, status):
     ],
 )  # fmt: skip
 def test_a_regularizer_without_pairs_to_train_is_refused_before_queueing(client, reg, field, says):
-    response = client.post("/v1/train-jobs", headers=auth(client), json={"preset": "quick", "spec": {"reg": reg}})
+    response = client.post("/v1/train-jobs", headers=auth(client), json={"preset": "smoke", "spec": {"reg": reg}})
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert says in error["message"] and error["details"]["field"] == f"spec.{field}"

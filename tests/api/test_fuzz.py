@@ -132,10 +132,10 @@ EVALUATOR = st.sampled_from(sorted(EVAL_SPECS)).flatmap(lambda name: st.fixed_di
 GRID = st.dictionaries(st.sampled_from([*_fields(TrainSpec), *(f"reg.{f}" for f in _fields(RegSpec))]),
                        st.lists(JSON, min_size=1, max_size=2), min_size=1, max_size=2)  # fmt: skip
 BODIES = {
-    "/v1/train-jobs": st.fixed_dictionaries({"preset": st.sampled_from(["quick", None]), "spec": SPEC}),
+    "/v1/train-jobs": st.fixed_dictionaries({"preset": st.sampled_from(["smoke", None]), "spec": SPEC}),
     "/v1/eval-jobs": st.fixed_dictionaries({"model_id": st.just("{model}"), "evaluators": st.lists(EVALUATOR,
                                                                                                    min_size=1)}),
-    "/v1/sweeps": st.fixed_dictionaries({"preset": st.just("quick"), "spec": SPEC, "grid": GRID,
+    "/v1/sweeps": st.fixed_dictionaries({"preset": st.just("smoke"), "spec": SPEC, "grid": GRID,
                                          "evaluators": st.lists(EVALUATOR, min_size=1, max_size=2)}),
 }  # fmt: skip
 

@@ -50,20 +50,20 @@ def token(value) -> str:
 
 
 EVAL = {"model_id": "{model}", "evaluators": [{"name": "gaussian"}]}
-SWEEP = {"preset": "quick", "grid": {"reg.alpha": [1.0]}, "evaluators": [{"name": "gaussian"}]}
+SWEEP = {"preset": "smoke", "grid": {"reg.alpha": [1.0]}, "evaluators": [{"name": "gaussian"}]}
 NESTED = b"[" * 200_000 + b"]" * 200_000
 
 # (id, method, path, request keyword arguments, accepted statuses, the field the error names or None)
 CASES = [
     # 1. NUL (and other control characters) in every kind of string that reaches the database
-    ("nul-idempotency-key", "POST", "/v1/train-jobs", {"json": {"preset": "quick", "idempotency_key": f"k{NUL}"}},
+    ("nul-idempotency-key", "POST", "/v1/train-jobs", {"json": {"preset": "smoke", "idempotency_key": f"k{NUL}"}},
      422, "idempotency_key"),
     ("nul-preset", "POST", "/v1/train-jobs", {"json": {"preset": f"quick{NUL}"}}, 422, "preset"),
-    ("nul-spec-string", "POST", "/v1/train-jobs", {"json": {"preset": "quick", "spec": {"dataset": f"upload:a{NUL}"}}},
+    ("nul-spec-string", "POST", "/v1/train-jobs", {"json": {"preset": "smoke", "spec": {"dataset": f"upload:a{NUL}"}}},
      422, "spec.dataset"),
     ("nul-spec-nested", "POST", "/v1/train-jobs",
-     {"json": {"preset": "quick", "spec": {"reg": {"dataset": f"upload:{NUL}"}}}}, 422, "spec.reg.dataset"),
-    ("nul-spec-key", "POST", "/v1/train-jobs", {"json": {"preset": "quick", "spec": {f"a{NUL}": 1}}}, 422, "spec"),
+     {"json": {"preset": "smoke", "spec": {"reg": {"dataset": f"upload:{NUL}"}}}}, 422, "spec.reg.dataset"),
+    ("nul-spec-key", "POST", "/v1/train-jobs", {"json": {"preset": "smoke", "spec": {f"a{NUL}": 1}}}, 422, "spec"),
     ("escape-in-spec", "POST", "/v1/train-jobs", {"json": {"spec": {"variant": "\x1b[31m"}}}, 422, "spec.variant"),
     ("nul-eval-model-id", "POST", "/v1/eval-jobs", {"json": {**EVAL, "model_id": f"m{NUL}"}}, 422, "model_id"),
     ("nul-evaluator-name", "POST", "/v1/eval-jobs", {"json": {**EVAL, "evaluators": [{"name": f"g{NUL}"}]}},
@@ -115,7 +115,7 @@ CASES = [
     # 1b. strings longer than their column (PostgreSQL enforces VARCHAR lengths, SQLite does not)
     ("long-model-name", "POST", "/v1/models", upload_model(sth_header(), name="m" * 129), 422, "name"),
     ("long-key-name", "POST", "/v1/keys", {"json": {"name": "k" * 65}}, 422, "name"),
-    ("long-idempotency-key", "POST", "/v1/train-jobs", {"json": {"preset": "quick", "idempotency_key": "k" * 129}},
+    ("long-idempotency-key", "POST", "/v1/train-jobs", {"json": {"preset": "smoke", "idempotency_key": "k" * 129}},
      422, "idempotency_key"),
     # 2. integers beyond their column
     ("logs-after-int32", "GET", "/v1/jobs/{job}/logs", {"params": {"after": INT32_MAX + 1}}, 422, "query.after"),
@@ -180,7 +180,7 @@ CASES = [
      upload_model(sth_header(x={"dtype": 4, "shape": [0], "data_offsets": [0, 0]})), 422, "file"),
     ("st-header-list", "POST", "/v1/models", upload_model(b"[1]"), 422, "file"),
     # 6. non-finite numbers
-    *[(f"non-finite-{i}", "POST", "/v1/train-jobs", raw_json(f'{{"preset": "quick", "spec": {{"lr": {number}}}}}'),
+    *[(f"non-finite-{i}", "POST", "/v1/train-jobs", raw_json(f'{{"preset": "smoke", "spec": {{"lr": {number}}}}}'),
        422, "spec.lr") for i, number in enumerate(["Infinity", "-Infinity", "NaN", "1e400"])],
     ("non-finite-reg", "POST", "/v1/train-jobs", raw_json('{"spec": {"reg": {"alpha": Infinity}}}'),
      422, "spec.reg.alpha"),
@@ -188,21 +188,21 @@ CASES = [
      raw_json('{"model_id": "m", "evaluators": [{"name": "gaussian", "params": {"strengths": [0.1, NaN]}}]}'),
      422, "evaluators.0.params.strengths.1"),
     ("non-finite-grid", "POST", "/v1/sweeps",
-     raw_json('{"preset": "quick", "grid": {"lr": [1e400]}, "evaluators": [{"name": "gaussian"}]}'), 422, "grid.lr.0"),
+     raw_json('{"preset": "smoke", "grid": {"lr": [1e400]}, "evaluators": [{"name": "gaussian"}]}'), 422, "grid.lr.0"),
     ("non-finite-min-r0", "POST", "/v1/sweeps", raw_json(json.dumps(SWEEP)[:-1] + ', "min_r0_u0": NaN}'),
      422, "min_r0_u0"),
     # 7. spec values of the wrong shape
     ("spec-reg-int", "POST", "/v1/train-jobs", {"json": {"spec": {"reg": 5}}}, 422, "spec.reg"),
-    ("spec-reg-list", "POST", "/v1/train-jobs", {"json": {"preset": "quick", "spec": {"reg": [1]}}}, 422, "spec.reg"),
-    ("spec-alpha-string", "POST", "/v1/train-jobs", {"json": {"preset": "quick", "spec": {"reg": {"alpha": "x"}}}},
+    ("spec-reg-list", "POST", "/v1/train-jobs", {"json": {"preset": "smoke", "spec": {"reg": [1]}}}, 422, "spec.reg"),
+    ("spec-alpha-string", "POST", "/v1/train-jobs", {"json": {"preset": "smoke", "spec": {"reg": {"alpha": "x"}}}},
      422, "spec.reg.alpha"),
-    ("spec-epochs-list", "POST", "/v1/train-jobs", {"json": {"preset": "quick", "spec": {"epochs": [3]}}},
+    ("spec-epochs-list", "POST", "/v1/train-jobs", {"json": {"preset": "smoke", "spec": {"epochs": [3]}}},
      422, "spec.epochs"),
-    ("spec-epochs-bool", "POST", "/v1/train-jobs", {"json": {"preset": "quick", "spec": {"epochs": True}}},
+    ("spec-epochs-bool", "POST", "/v1/train-jobs", {"json": {"preset": "smoke", "spec": {"epochs": True}}},
      422, "spec.epochs"),
     ("spec-n-images-float", "POST", "/v1/train-jobs",
-     {"json": {"preset": "quick", "spec": {"reg": {"n_images": 100.5}}}}, 422, "spec.reg.n_images"),
-    ("spec-dataset-int", "POST", "/v1/train-jobs", {"json": {"preset": "quick", "spec": {"dataset": 5}}},
+     {"json": {"preset": "smoke", "spec": {"reg": {"n_images": 100.5}}}}, 422, "spec.reg.n_images"),
+    ("spec-dataset-int", "POST", "/v1/train-jobs", {"json": {"preset": "smoke", "spec": {"dataset": 5}}},
      422, "spec.dataset"),
     ("sweep-spec-reg-string", "POST", "/v1/sweeps", {"json": {**SWEEP, "spec": {"reg": "x"}}}, 422, "spec.reg"),
     ("sweep-grid-not-list", "POST", "/v1/sweeps", {"json": {**SWEEP, "grid": {"reg.alpha": 5}}},

@@ -5,7 +5,7 @@ from store.jobs import log_line, transition
 from store.models import Job, JobKind, JobStatus
 from tests.api.conftest import auth
 
-QUICK = {"preset": "quick", "spec": {"epochs": 1}}
+QUICK = {"preset": "smoke", "spec": {"epochs": 1}}
 
 
 def test_submission_is_recorded_queued_and_idempotent(client):
@@ -13,7 +13,7 @@ def test_submission_is_recorded_queued_and_idempotent(client):
     assert first.status_code == 201 and first.json()["status"] == "queued"
     again = client.post("/v1/train-jobs", json={**QUICK, "idempotency_key": "k"}, headers=auth(client))
     assert again.json()["id"] == first.json()["id"]
-    other = client.post("/v1/train-jobs", json={"preset": "quick", "idempotency_key": "k"}, headers=auth(client))
+    other = client.post("/v1/train-jobs", json={"preset": "smoke", "idempotency_key": "k"}, headers=auth(client))
     assert other.status_code == 422 and other.json()["error"]["details"]["field"] == "idempotency_key"
     assert len(client.get("/v1/jobs", headers=auth(client)).json()["items"]) == 1
 
@@ -93,7 +93,7 @@ def test_a_draining_server_ends_event_streams_and_the_client_resumes_from_last_e
 def test_catalogue_and_health(client):
     names = [e["name"] for e in client.get("/v1/evaluators", headers=auth(client)).json()]
     assert "boundary" in names and "corruption" in names
-    assert client.get("/v1/presets", headers=auth(client)).json()["quick"]["arch"] == "small_cnn"
+    assert client.get("/v1/presets", headers=auth(client)).json()["smoke"]["arch"] == "small_cnn"
     datasets = {d["name"]: d for d in client.get("/v1/datasets", headers=auth(client)).json()}
     assert datasets["mnist-5k"]["available"] and "how_to_provide" in datasets["cifar10"]
     assert client.get("/healthz").json() == {"status": "ok"}
@@ -132,8 +132,8 @@ def test_each_listed_job_says_what_it_is_and_model_names_cost_one_query(client):
     from tests.api.conftest import stored_model
 
     headers = auth(client)
-    client.post("/v1/train-jobs", json={"preset": "quick", "spec": {"epochs": 1, "seed": 3}}, headers=headers)
-    sweep = {"preset": "quick", "spec": {"epochs": 2}, "grid": {"reg.alpha": [0.1, 1.0], "reg.threshold": [0.2, 0.8]},
+    client.post("/v1/train-jobs", json={"preset": "smoke", "spec": {"epochs": 1, "seed": 3}}, headers=headers)
+    sweep = {"preset": "smoke", "spec": {"epochs": 2}, "grid": {"reg.alpha": [0.1, 1.0], "reg.threshold": [0.2, 0.8]},
              "seeds": [0, 1], "evaluators": [{"name": "gaussian"}]}  # fmt: skip
     sweep_id = client.post("/v1/sweeps", json=sweep, headers=headers).json()["id"]
     with session_scope(client.settings.database_url) as session:

@@ -166,7 +166,7 @@ def test_uploads_keep_their_own_size_limit_but_may_not_stall(server):
 def test_small_bodies_and_long_responses_pass(server):
     """A JSON body under the limit is served; the deadline covers the body only, not a response that lasts."""
     port, key = server
-    job = json.dumps({"preset": "quick", "spec": {"epochs": 1}}).encode()
+    job = json.dumps({"preset": "smoke", "spec": {"epochs": 1}}).encode()
     with connect(port) as sock:
         sock.sendall(head("/v1/train-jobs", key, Content_Type="application/json", Content_Length=len(job)) + job)
         status, body = answer(sock)

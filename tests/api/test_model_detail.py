@@ -12,23 +12,23 @@ from store.models import EvalResult, Job, JobKind, JobStatus
 from tests.api.conftest import auth, stored_model
 
 ROOT = Path(__file__).resolve().parents[2]
-QUICK = {"preset": "quick", "spec": {"epochs": 1}}
+QUICK = {"preset": "smoke", "spec": {"epochs": 1}}
 
 
 def test_the_setting_is_the_spec_without_its_seed_and_the_migration_computes_the_same():
-    spec = preset("quick", seed=3)
-    assert spec.setting_hash() == preset("quick", seed=4).setting_hash() != preset("quick", epochs=4).setting_hash()
+    spec = preset("smoke", seed=3)
+    assert spec.setting_hash() == preset("smoke", seed=4).setting_hash() != preset("smoke", epochs=4).setting_hash()
     assert spec.setting_hash() == setting_hash(spec.to_dict()) and len(spec.setting_hash()) == 12
     path = ROOT / "migrations" / "versions" / "0004_model_settings_history_tags.py"
     module_spec = importlib.util.spec_from_file_location("m0004", path)
     migration = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(migration)
     assert migration.setting_hash(spec.to_dict()) == spec.setting_hash()
-    baseline = preset("quick", **{"reg.alpha": 0})
+    baseline = preset("smoke", **{"reg.alpha": 0})
     assert migration.setting_hash(baseline.to_dict()) == baseline.setting_hash() == spec.baseline_setting_hash()
-    assert preset("quick", **{"reg.alpha": 0, "reg.threshold": 0.9}).setting_hash() == baseline.setting_hash()
-    assert preset("quick").setting_label() == "small_cnn mnist-5k a0.1 Th0.2 e3"
-    assert preset("quick", **{"reg.alpha": 0}).setting_label() == "small_cnn mnist-5k a0 e3"
+    assert preset("smoke", **{"reg.alpha": 0, "reg.threshold": 0.9}).setting_hash() == baseline.setting_hash()
+    assert preset("smoke").setting_label() == "small_cnn mnist-5k a0.1 Th0.2 e3"
+    assert preset("smoke", **{"reg.alpha": 0}).setting_label() == "small_cnn mnist-5k a0 e3"
 
 
 def test_jobs_of_one_setting_are_found_together(client):
@@ -38,13 +38,13 @@ def test_jobs_of_one_setting_are_found_together(client):
     settings = {r.json()["setting"] for r in seeds}
     assert len(settings) == 1 and other["setting"] not in settings
     (setting,) = settings
-    assert setting == preset("quick", epochs=1).setting_hash()
+    assert setting == preset("smoke", epochs=1).setting_hash()
     found = client.get("/v1/jobs", headers=auth(client), params={"setting": setting}).json()["items"]
     assert sorted(j["id"] for j in found) == sorted(r.json()["id"] for r in seeds)
 
 
 def _trained_model(client, owner="alice", seed=0, tags=()):
-    spec = preset("quick", epochs=2, seed=seed)
+    spec = preset("smoke", epochs=2, seed=seed)
     history = [{"epoch": e, "lr": 0.1, "valid_loss": 2.0 - e / 2, "valid_acc": 0.1 + 0.4 * e, "test_loss": 2.0 - e / 2,
                 "test_acc": 0.1 + 0.4 * e, "train_loss": None if e == 0 else 1.0 / e, "reg_loss": None,
                 "sim_corr": 0.2 * e, "layer_weights": [], "seconds": float(e)} for e in range(3)]  # fmt: skip
@@ -71,7 +71,7 @@ def _trained_model(client, owner="alice", seed=0, tags=()):
 def test_a_model_says_what_was_trained_how_it_learned_and_what_was_measured(client):
     model_id, job_id = _trained_model(client)
     detail = client.get(f"/v1/models/{model_id}", headers=auth(client, "bob")).json()
-    assert detail["setting"] == preset("quick", epochs=2).setting_hash() and detail["seed"] == 0
+    assert detail["setting"] == preset("smoke", epochs=2).setting_hash() and detail["seed"] == 0
     assert detail["setting_label"] == "small_cnn mnist-5k a0.1 Th0.2 e2"
     assert [e["epoch"] for e in detail["history"]] == [0, 1, 2] and detail["best_epoch"] == 2
     assert detail["versions"] == {"torch": "2.14.1"} and detail["job_id"] == job_id and detail["sweep_id"] is None
@@ -106,7 +106,7 @@ def test_models_are_found_by_setting_sweep_and_tag(client):
         session.flush()
         session.get(Job, job).parent_id = sweep.id
         sweep_id = sweep.id
-    setting = preset("quick", epochs=2).setting_hash()
+    setting = preset("smoke", epochs=2).setting_hash()
 
     def ids(**params):
         return sorted(m["id"] for m in client.get("/v1/models", headers=auth(client), params=params).json())

@@ -14,7 +14,7 @@ from tests.api.conftest import auth
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ck") / "tiny.safetensors"
-    trainer = Trainer(preset("quick", epochs=1, train_limit=300, test_limit=50, **{"reg.alpha": 0.0}))
+    trainer = Trainer(preset("smoke", epochs=1, train_limit=300, test_limit=50, **{"reg.alpha": 0.0}))
     trainer.fit()
     trainer.save_best(path)
     return path

@@ -21,7 +21,7 @@ from sthlib.validation import SpecError
     ],
 )  # fmt: skip
 def test_the_api_and_the_trainer_refuse_with_the_same_message(changes, field, says):
-    spec = preset("quick", **{"reg.n_images": 200, **changes}).validate()
+    spec = preset("smoke", **{"reg.n_images": 200, **changes}).validate()
     with pytest.raises(SpecError) as api:
         check_pairs(spec)
     with pytest.raises(SpecError) as trainer:
@@ -32,7 +32,7 @@ def test_the_api_and_the_trainer_refuse_with_the_same_message(changes, field, sa
 
 
 def test_what_the_api_lets_through_the_trainer_loads():
-    spec = preset("quick", **{"reg.n_images": 200, "reg.variant": "high", "reg.threshold": 0.5}).validate()
+    spec = preset("smoke", **{"reg.n_images": 200, "reg.variant": "high", "reg.threshold": 0.5}).validate()
     check_pairs(spec)
     reg = RegData.load(spec, torch.device("cpu"))
     assert reg.sampler.selected_count >= spec.reg.pairs_per_step

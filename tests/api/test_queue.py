@@ -7,7 +7,7 @@ from store.keys import find_user
 from store.models import Job, JobKind, JobStatus, utcnow
 from tests.api.conftest import assert_error_shape, auth
 
-QUICK = {"preset": "quick", "spec": {"epochs": 1}}
+QUICK = {"preset": "smoke", "spec": {"epochs": 1}}
 
 
 def _submit(client, who, seed):

@@ -30,7 +30,7 @@ def test_the_job_list_shows_own_changes_at_once_and_others_within_the_window(dat
         key = {"Authorization": f"Bearer {create_key(session, create_user(session, 'ann', Role.member))}"}
         session.commit()
         assert client.get("/v1/jobs", headers=key).json()["items"] == []
-        job = client.post("/v1/train-jobs", json={"preset": "quick"}, headers=key).json()
+        job = client.post("/v1/train-jobs", json={"preset": "smoke"}, headers=key).json()
         assert [j["status"] for j in client.get("/v1/jobs", headers=key).json()["items"]] == ["queued"]  # at once
         transition(session, session.get(Job, job["id"]), JobStatus.running)  # a worker's change
         session.commit()

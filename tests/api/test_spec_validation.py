@@ -12,9 +12,9 @@ from store.db import session_scope
 from store.models import Job
 from tests.api.conftest import assert_error_shape, auth
 
-Q = {"preset": "quick"}
+Q = {"preset": "smoke"}
 EVAL = {"model_id": "{model}"}
-SWEEP = {"preset": "quick", "grid": {"reg.alpha": [1.0]}, "evaluators": [{"name": "gaussian"}]}
+SWEEP = {"preset": "smoke", "grid": {"reg.alpha": [1.0]}, "evaluators": [{"name": "gaussian"}]}
 
 
 def train(**spec):
@@ -177,8 +177,8 @@ def test_an_accepted_submission_is_stored_as_its_typed_spec(client):
     response = client.post("/v1/train-jobs", headers=auth(client), json={**Q, "spec": {"epochs": 2.0}})
     assert response.status_code == 201, response.text
     stored = response.json()["spec"]
-    assert stored == preset("quick", epochs=2).to_dict() and isinstance(stored["epochs"], int)
-    assert read_spec("train", stored) == preset("quick", epochs=2)
+    assert stored == preset("smoke", epochs=2).to_dict() and isinstance(stored["epochs"], int)
+    assert read_spec("train", stored) == preset("smoke", epochs=2)
 
 
 def test_swagger_lists_the_allowed_values(client):

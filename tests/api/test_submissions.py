@@ -10,8 +10,8 @@ from store.keys import create_key, create_user
 from store.models import Job, Role
 from store.settings import Settings
 
-QUICK = {"preset": "quick", "spec": {"epochs": 1}}
-SWEEP = {"preset": "quick", "spec": {"epochs": 1, "reg": {"n_images": 200}}, "grid": {"reg.alpha": [0.1]},
+QUICK = {"preset": "smoke", "spec": {"epochs": 1}}
+SWEEP = {"preset": "smoke", "spec": {"epochs": 1, "reg": {"n_images": 200}}, "grid": {"reg.alpha": [0.1]},
          "evaluators": [{"name": "gaussian", "params": {"n_images": 50}}]}  # fmt: skip
 
 

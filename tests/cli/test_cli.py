@@ -10,7 +10,7 @@ runner = CliRunner()
 
 def test_sth_train_writes_a_loadable_checkpoint_and_state(tmp_path):
     out = tmp_path / "m.safetensors"
-    result = runner.invoke(app, ["train", "--preset", "quick", "--epochs", "1", "--train-limit", "500",
+    result = runner.invoke(app, ["train", "--preset", "smoke", "--epochs", "1", "--train-limit", "500",
                                  "--test-limit", "100", "--n-images", "200", "--out", str(out), "--quiet"])  # fmt: skip
     assert result.exit_code == 0, result.output
     _, meta = load_model(out)
@@ -32,5 +32,7 @@ def test_sth_similarity_json():
 
 
 def test_sth_presets_and_datasets_list():
-    assert "quick" in runner.invoke(app, ["presets"]).output
+    shown = runner.invoke(app, ["presets"], env={"COLUMNS": "80"}).output
+    assert "│ quick                       │ resnet18_narrow │ 12     │ 4.0   │ 0.2 │ 1000 │" in shown  # nothing cut
+    assert "quick on mnist-5k" in shown and max(len(line) for line in shown.splitlines()) <= 80
     assert "mnist-5k" in runner.invoke(app, ["datasets"]).output

@@ -11,7 +11,7 @@ runner = CliRunner()
 
 def test_sth_evaluate_writes_json_csv_and_figures(tmp_path):
     checkpoint = tmp_path / "tiny.safetensors"
-    trainer = Trainer(preset("quick", epochs=1, train_limit=600, test_limit=100, **{"reg.n_images": 200}))
+    trainer = Trainer(preset("smoke", epochs=1, train_limit=600, test_limit=100, **{"reg.n_images": 200}))
     trainer.fit()
     trainer.save_best(checkpoint)
     out = tmp_path / "eval"

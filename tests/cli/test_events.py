@@ -11,7 +11,7 @@ from tests.api.conftest import auth, client  # noqa: F401  (the in-process API f
 
 
 def test_follow_resumes_after_the_server_drains(client):  # noqa: F811
-    job_id = client.post("/v1/train-jobs", json={"preset": "quick"}, headers=auth(client)).json()["id"]
+    job_id = client.post("/v1/train-jobs", json={"preset": "smoke"}, headers=auth(client)).json()["id"]
     url = client.settings.database_url
     with session_scope(url) as session:
         transition(session, session.get(Job, job_id), JobStatus.running)

@@ -67,7 +67,7 @@ def test_every_table_fits_80_columns_and_keeps_ids_whole(sth, client, world):  #
 
 
 def test_logs_show_their_own_times_and_retry_queues_again(sth, client):  # noqa: F811
-    job = client.post("/v1/train-jobs", headers=auth(client), json={"preset": "quick"}).json()
+    job = client.post("/v1/train-jobs", headers=auth(client), json={"preset": "smoke"}).json()
     with session_scope(client.settings.database_url) as session:
         log_line(session, job["id"], "a line written earlier", level="warning")
         stamp = session.scalars(__import__("sqlalchemy").select(Job.created_at).where(Job.id == job["id"])).one()

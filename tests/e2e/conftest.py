@@ -2,14 +2,11 @@
 
 import os
 import random
-import re
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,6 +16,8 @@ from store.models import Role
 from store.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))  # the launcher bench/gpu_check.py uses too
+import serving  # noqa: E402
 
 
 class Service:
@@ -118,36 +117,12 @@ def wait_for(client, job_id: str, who: str = "alice", timeout: float = 240, unti
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s: {job}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def launch_serve(folder: Path, threads: int = 1) -> tuple[subprocess.Popen, dict[str, str]]:
-    """`sth serve` (API + one worker) in a subprocess on its own SQLite, broker and data folders; waits until ready.
+    """`sth serve` (API + one worker) through bench/serving.py's launcher, with tests' upload limit (8 MiB);
     `threads`: torch's CPU threads (OMP_NUM_THREADS)."""
-    port = _free_port()
-    env = {**os.environ, "STH_DATABASE_URL": f"sqlite:///{folder / 'sth.db'}",
-           "STH_BROKER_URL": f"filesystem://{folder / 'broker'}", "OMP_NUM_THREADS": str(threads),
-           "STH_DATA_DIR": str(folder / "data"), "STH_MAX_DATASET_BYTES": str(8 << 20)}  # fmt: skip
-    log = (folder / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        text = (folder / "serve.log").read_text(errors="ignore")
-        key = re.search(r"(sth_[A-Za-z0-9_-]{20,})", text)
-        try:
-            if key and httpx.get(f"{url}/healthz", timeout=1).status_code == 200 and "ready." in text:
-                return proc, {"STH_URL": url, "STH_API_KEY": key.group(1)}
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"sth serve did not come up:\n{text[-3000:]}")
-        time.sleep(0.3)
+    limit = {"STH_MAX_DATASET_BYTES": str(8 << 20)}
+    proc, url, key = serving.launch_serve(folder, threads=threads, env=limit, timeout=90)
+    return proc, {"STH_URL": url, "STH_API_KEY": key}
 
 
 @pytest.fixture

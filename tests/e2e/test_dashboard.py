@@ -97,6 +97,7 @@ def test_a_researcher_trains_evaluates_compares_and_downloads(page, served):
     button = page.locator("#train-form button")
     release(page, "**/v1/presets", held, waiting=button.is_disabled)
     expect(page.locator("#eval-evaluators input[value=gaussian]")).to_be_checked()
+    page.select_option("#train-preset", "smoke")  # the default, quick, trains a ResNet: seconds matter here
     page.fill("#train-spec", '{"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"threshold": 1.5}}')
     page.click("#train-form button")
     expect(page.locator("#toast")).to_contain_text("spec.reg.threshold: must be < 1.0, got 1.5")  # the 422 as is
@@ -194,6 +195,7 @@ def test_a_researcher_sweeps_and_reads_the_sweep_page(page, served):
     sign_in(page, served)
     page.click("#tabs button[data-tab=submit]")
     expect(page.locator("#sweep-evaluators input[value=gaussian]")).to_be_checked()
+    page.select_option("#sweep-preset", "smoke")
     page.fill("#sweep-spec", '{"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"n_images": 200}}')
     page.fill("#sweep-grid", "reg.alpha = 0.1\nreg.threshold = 0.2, 1.5")
     page.fill("#sweep-params", '{"gaussian": {"n_images": 100, "strengths": [0, 0.2, 0.4]}}')

@@ -7,7 +7,7 @@ from datetime import datetime
 from tests.e2e.conftest import auth, wait_for
 
 log = logging.getLogger(__name__)
-TINY = {"preset": "quick", "spec": {"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"n_images": 200}}}
+TINY = {"preset": "smoke", "spec": {"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"n_images": 200}}}
 
 
 def _started(api, job_id):

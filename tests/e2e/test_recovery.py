@@ -18,7 +18,7 @@ def test_a_job_longer_than_the_visibility_timeout_runs_once(api, service, tmp_pa
     second = Service(service.env, tmp_path / "second")
     second.start_worker("second@test")
     try:
-        spec = {"preset": "quick", "spec": {"epochs": 30, "train_limit": 2000, "test_limit": 100,
+        spec = {"preset": "smoke", "spec": {"epochs": 30, "train_limit": 2000, "test_limit": 100,
                                             "reg": {"n_images": 200}}}  # fmt: skip
         job = api.post("/v1/train-jobs", json=spec, headers=auth(api, "alice")).json()
         deadline = time.monotonic() + 90

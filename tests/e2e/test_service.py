@@ -3,7 +3,7 @@ import time
 
 from tests.e2e.conftest import auth, wait_for
 
-QUICK = {"preset": "quick", "spec": {"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"n_images": 200}}}
+QUICK = {"preset": "smoke", "spec": {"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"n_images": 200}}}
 
 
 def test_train_evaluate_compare_download(api):
@@ -54,13 +54,13 @@ def test_members_change_only_their_own_jobs_and_keys_are_required(api):
 
 
 def test_invalid_specs_are_refused_before_anything_is_queued(api):
-    bad = api.post("/v1/train-jobs", json={"preset": "quick", "spec": {"reg": {"threshold": 1.5}}},
+    bad = api.post("/v1/train-jobs", json={"preset": "smoke", "spec": {"reg": {"threshold": 1.5}}},
                    headers=auth(api, "alice"))  # fmt: skip
     assert bad.status_code == 422 and "threshold" in bad.json()["error"]["message"]
-    unknown = api.post("/v1/train-jobs", json={"preset": "quick", "spec": {"dataset": "imagenet"}},
+    unknown = api.post("/v1/train-jobs", json={"preset": "smoke", "spec": {"dataset": "imagenet"}},
                        headers=auth(api, "alice"))  # fmt: skip
     assert unknown.status_code == 422 and "imagenet" in unknown.json()["error"]["message"]
-    typo = api.post("/v1/train-jobs", json={"preset": "quick", "spec": {"epoch": 2}}, headers=auth(api, "alice"))
+    typo = api.post("/v1/train-jobs", json={"preset": "smoke", "spec": {"epoch": 2}}, headers=auth(api, "alice"))
     assert typo.status_code == 422 and "epoch" in typo.json()["error"]["message"]
     assert api.get("/v1/jobs", headers=auth(api, "alice")).json()["items"] == []
 
@@ -71,7 +71,7 @@ def test_a_killed_worker_resumes_the_training_from_its_epoch_checkpoint(api, ser
     from store.db import session_scope
     from store.models import Model
 
-    spec = {"preset": "quick", "spec": {"epochs": 3, "train_limit": 2000, "test_limit": 100, "reg": {"n_images": 200}}}
+    spec = {"preset": "smoke", "spec": {"epochs": 3, "train_limit": 2000, "test_limit": 100, "reg": {"n_images": 200}}}
     job = api.post("/v1/train-jobs", json=spec, headers=auth(api, "alice")).json()
     deadline = time.monotonic() + 120
     while not any("epoch 1/3" in x["message"] for x in api.get(f"/v1/jobs/{job['id']}/logs",
@@ -105,7 +105,7 @@ def test_a_job_trains_and_evaluates_on_an_uploaded_dataset(api, service, mnist5k
     uploaded = api.post("/v1/datasets", headers=auth(api, "alice"), data={"name": "digits"},
                         files={"file": ("digits.npz", data)})  # fmt: skip
     assert uploaded.status_code == 201, uploaded.text
-    spec = {"preset": "quick", "spec": {"dataset": "upload:digits", "epochs": 1, "reg": {"n_images": 200}}}
+    spec = {"preset": "smoke", "spec": {"dataset": "upload:digits", "epochs": 1, "reg": {"n_images": 200}}}
     job = wait_for(api, api.post("/v1/train-jobs", json=spec, headers=auth(api, "alice")).json()["id"])
     assert job["status"] == "succeeded", job
     model = api.get(f"/v1/models/{job['model_id']}", headers=auth(api, "alice")).json()
@@ -120,7 +120,7 @@ def test_a_job_trains_and_evaluates_on_an_uploaded_dataset(api, service, mnist5k
 
 
 def test_a_sweep_runs_its_trainings_and_evaluations_and_selects(api):
-    body = {"preset": "quick", "spec": QUICK["spec"], "grid": {"reg.alpha": [0.1], "reg.threshold": [0.2, 0.8]},
+    body = {"preset": "smoke", "spec": QUICK["spec"], "grid": {"reg.alpha": [0.1], "reg.threshold": [0.2, 0.8]},
             "evaluators": [{"name": "gaussian", "params": {"n_images": 100, "strengths": [0, 0.3, 0.6]}},
                            {"name": "transfer_fgsm", "params": {"n_images": 100, "strengths": [0, 0.2]}}]}  # fmt: skip
     sweep = api.post("/v1/sweeps", json=body, headers=auth(api, "alice"))

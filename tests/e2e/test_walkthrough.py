@@ -53,6 +53,7 @@ def test_the_readme_walkthrough_runs_and_prints_what_it_shows(served, tmp_path):
     env = {**os.environ, "STH_URL": served["STH_URL"], "COLUMNS": "80", "STH_API_KEY": ""}
     run = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=user, env=env, capture_output=True,
                          text=True, timeout=900)  # fmt: skip
+    (user / "stdout.txt").write_text(run.stdout)  # what to paste into the README when the walkthrough changes
     assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
 
     got, expected = table_rows(run.stdout), table_rows(shown)
@@ -75,6 +76,6 @@ def test_the_readme_walkthrough_runs_and_prints_what_it_shows(served, tmp_path):
     assert (user / "history.png").read_bytes().startswith(b"\x89PNG")
     assert "<text" in (user / "uniform.svg").read_text()
     assert (user / "model.safetensors").stat().st_size > 10_000 and "x-checksum-sha256" in run.stdout.lower()
-    assert run.stdout.count("succeeded") >= 2 and "small_cnn mnist-5k a0.1 Th0.2 e3" in run.stdout
+    assert run.stdout.count("succeeded") >= 2 and "resnet18_narrow mnist-5k a4 Th0.2 e12" in run.stdout
     figure = re.search(r"!\[[^]]*\]\((docs/[^)]+)\)", README.read_text())
     assert figure and (README.parent / figure.group(1)).is_file(), "the README's figure is in the repository"

@@ -10,7 +10,7 @@ def test_registry_matches_the_torch_free_names():
     assert tuple(sorted(ARCHITECTURES)) == tuple(sorted(ARCHITECTURE_NAMES))
 
 
-@pytest.mark.parametrize("arch", ["small_cnn", "resnet18"])
+@pytest.mark.parametrize("arch", ["small_cnn", "resnet18", "resnet18_narrow"])
 @pytest.mark.parametrize(("channels", "size"), [(1, 28), (3, 32)])
 def test_forward_and_similarity_shapes(arch, channels, size):
     model = build_model(arch, channels, 10)
@@ -26,6 +26,17 @@ def test_resnet18_stem_and_taps_follow_the_paper():
     assert not any(isinstance(m, torch.nn.MaxPool2d) for m in model.modules())
     shapes = [tuple(t.shape[1:]) for t in model.taps(torch.rand(2, 1, 28, 28))]
     assert shapes == [(64, 28, 28), (64, 28, 28), (128, 14, 14), (256, 7, 7), (512, 4, 4)]
+
+
+def test_the_narrow_resnet18_is_resnet18_at_a_quarter_of_the_widths():
+    narrow, full = build_model("resnet18_narrow", 1, 10), build_model("resnet18", 1, 10)
+    x = torch.rand(2, 1, 28, 28)
+    assert [tuple(t.shape[1:]) for t in narrow.taps(x)] == [(16, 28, 28), (16, 28, 28), (32, 14, 14), (64, 7, 7),
+                                                            (128, 4, 4)]  # fmt: skip
+    assert [type(m).__name__ for m in narrow.modules()] == [type(m).__name__ for m in full.modules()]
+    assert narrow.stem[0].kernel_size == (7, 7) and narrow.stem[0].stride == (1, 1)
+    ratio = sum(p.numel() for p in full.parameters()) / sum(p.numel() for p in narrow.parameters())
+    assert 14 < ratio < 17  # conv weights scale with width squared
 
 
 def test_resnet50_strides_on_the_first_1x1_convolution_as_the_reference():
@@ -114,3 +125,21 @@ def test_gradients_reach_the_layer_weights():
 def test_bad_build_arguments(args, message):
     with pytest.raises(ValueError, match=message):
         build_model(*args)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_under_bf16_autocast_the_similarity_is_scored_in_float32(fused):
+    """TrainSpec.speed.amp bf16: the core runs in bfloat16, the means, cosines and their mix in float32 (a bf16
+    similarity would step by 0.004 near 1, where the loss's g is steepest)."""
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 1, 10).train()
+    x0, x1 = torch.rand(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model.taps(x0)[-1].dtype == torch.bfloat16
+        pred = model.similarity(x0, x1, fused=fused)
+    assert pred.dtype == torch.float32 and all(m.dtype == torch.float32 for m in model.tap_means())
+    plain = build_model("small_cnn", 1, 10).train()
+    plain.load_state_dict(model.state_dict())
+    for mean in plain.tap_means():  # the state before the autocast call's update
+        mean.zero_()
+    assert torch.allclose(pred, plain.similarity(x0, x1, fused=fused), atol=0.05)

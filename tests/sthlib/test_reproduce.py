@@ -92,7 +92,7 @@ def test_protocols_plan_a_baseline_per_seed_and_the_transfer_source():
         get_protocol("fashion-mnist").sweep(changes={"reg": {"alpha": 0}})
     with pytest.raises(SpecError, match="choose one of") as error:
         get_protocol("tiny", test_only_ok=False)
-    assert str(error.value).endswith("choose one of cifar10-gray, fashion-mnist, mnist")
+    assert str(error.value).endswith("choose one of cifar10-gray, fashion-mnist, mnist, mnist-cpu")
     assert get_protocol("tiny", test_only_ok=True).sweep([5]).seeds == (5,)
 
 

@@ -161,6 +161,23 @@ def test_sampler_resumes_exactly(r_small):
         PairSampler(r_small, 0.3, "positive", seed=4).load_state_dict(state)
 
 
+@pytest.mark.parametrize("mode", _sampler_modes())
+@pytest.mark.parametrize("variant", ["all", "high"])
+def test_an_epoch_drawn_at_once_is_the_steps_drawn_one_by_one(r_small, variant, mode):
+    """sample_steps(k, n) (the trainer's draw ahead of an epoch) = n calls of sample(k), across pass ends, and it
+    leaves the sampler where they would: the stream and a resumed run do not depend on how pairs are drawn."""
+    one_by_one = PairSampler(r_small, 0.3, variant, seed=7, **mode)
+    at_once = PairSampler(r_small, 0.3, variant, seed=7, **mode)
+    k, steps = 13, 3 * at_once.selected_count // 13 + 2  # three passes and a bit
+    batches = [one_by_one.sample(k) for _ in range(steps)]
+    drawn = at_once.sample_steps(k, steps)
+    for name in ("i", "j", "targets"):
+        assert torch.equal(getattr(drawn, name), torch.cat([getattr(b, name) for b in batches])), name
+    assert at_once.state_dict() == one_by_one.state_dict()
+    with pytest.raises(ValueError, match="pairs per step"):
+        at_once.sample_steps(at_once.selected_count + 1, 1)
+
+
 def test_k_larger_than_selected_pairs_is_an_error(r_small):
     sampler = PairSampler(r_small, 0.9, "high")
     with pytest.raises(ValueError, match=r"exceeds the .* pairs"):

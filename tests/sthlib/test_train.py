@@ -18,7 +18,7 @@ def test_learning_rate_schedule_is_the_papers():
 
 
 def test_quick_training_learns_and_the_regularizer_loss_falls(tmp_path):
-    trainer = Trainer(preset("quick"))
+    trainer = Trainer(preset("smoke"))
     result = trainer.fit()
     # 0.88-0.94 over seeds 0-3, with g computed either way (sthlib.losses.stretch): the seed decides, not the loss
     assert result.best.test_acc >= 0.85
@@ -53,7 +53,7 @@ def _assert_same_run(a: Trainer, b: Trainer) -> None:
 
 @pytest.mark.parametrize("fused", [False, True])
 def test_resume_from_an_epoch_checkpoint_gives_the_same_weights(tmp_path, fused):
-    spec = preset("quick", **SMALL, **{"reg.fused": fused})
+    spec = preset("smoke", **SMALL, **{"reg.fused": fused})
     state = tmp_path / "state.safetensors"
     after_one = tmp_path / "after_one.safetensors"
     full = Trainer(spec, callbacks=[EpochCheckpoint(state), CopyAfterEpoch(state, after_one, 1)])
@@ -65,7 +65,7 @@ def test_resume_from_an_epoch_checkpoint_gives_the_same_weights(tmp_path, fused)
 
 
 def test_a_stopped_run_resumes_to_the_same_result(tmp_path):
-    spec = preset("quick", **SMALL)
+    spec = preset("smoke", **SMALL)
     state = tmp_path / "state.safetensors"
     steps = {"n": 0}
 
@@ -86,11 +86,11 @@ def test_a_stopped_run_resumes_to_the_same_result(tmp_path):
 
 def test_more_regularization_images_than_the_dataset_has():
     with pytest.raises(ValueError, match=r"reg\.n_images: 5000 exceeds the 4000 training images"):
-        Trainer(preset("quick", **{"reg.n_images": 5000}))
+        Trainer(preset("smoke", **{"reg.n_images": 5000}))
 
 
 def test_more_pairs_per_step_than_selected_pairs():
-    spec = preset("quick", **{"reg.n_images": 20, "reg.variant": "high", "reg.threshold": 0.7,
+    spec = preset("smoke", **{"reg.n_images": 20, "reg.variant": "high", "reg.threshold": 0.7,
                               "reg.pairs_per_step": 150})  # fmt: skip
     with pytest.raises(ValueError, match="150 pairs per step exceeds the"):
         Trainer(spec)
@@ -98,14 +98,14 @@ def test_more_pairs_per_step_than_selected_pairs():
 
 def test_train_limit_larger_than_the_dataset():
     with pytest.raises(ValueError, match="train_limit=99999 exceeds"):
-        Trainer(preset("quick", train_limit=99999))
+        Trainer(preset("smoke", train_limit=99999))
 
 
 def test_a_state_saved_before_reg_augment_existed_resumes_on_the_images_as_loaded(tmp_path):
     from sthlib.checkpoint import read_safetensors, write_safetensors
 
     state = tmp_path / "state.safetensors"
-    Trainer(preset("quick", **SMALL)).save_state(state)
+    Trainer(preset("smoke", **SMALL)).save_state(state)
     assert Trainer.resume(state).spec.reg.augment == "auto"
     tensors, meta = read_safetensors(state)
     del meta["spec"]["reg"]["augment"]

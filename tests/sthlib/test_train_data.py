@@ -59,7 +59,7 @@ def test_reg_augment_none_keeps_the_cifar_images_as_loaded(cifar_spec):
 
 
 def test_mnist_like_regularization_images_are_unchanged_by_default():
-    spec = preset("quick", **{"reg.n_images": 100})
+    spec = preset("smoke", **{"reg.n_images": 100})
     reg = RegData.load(spec, CPU)
     originals = torch.as_tensor(load_dataset("mnist-5k", "train", "gray")[0][:100])
     assert spec.resolved_reg_augment() == "none" and torch.equal(reg.images, originals)

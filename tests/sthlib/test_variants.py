@@ -175,7 +175,7 @@ def test_fixed_evaluation_pairs_do_not_rescan(monkeypatch):
     scans = []
     real = pairs.scan_selected
     monkeypatch.setattr(pairs, "scan_selected", lambda *a, **k: scans.append(a[1:3]) or real(*a, **k))
-    spec = preset("quick", **{"reg.n_images": 200, "reg.variant": "positive", "reg.threshold": 0.3}).validate()
+    spec = preset("smoke", **{"reg.n_images": 200, "reg.variant": "positive", "reg.threshold": 0.3}).validate()
     reg = RegData.load(spec, torch.device("cpu"))
     assert scans == [(0.3, "positive")]
     fixed = reg.fixed_pairs(64, seed=11)

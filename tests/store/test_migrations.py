@@ -7,7 +7,8 @@ from sqlalchemy import inspect
 from store.db import downgrade, engine_for, migrate
 from store.models import Base
 
-TABLES = {"users", "api_keys", "blobs", "blob_chunks", "datasets", "jobs", "job_logs", "models", "eval_results"}
+TABLES = {"users", "api_keys", "blobs", "blob_chunks", "datasets", "jobs", "job_logs", "models", "eval_results",
+          "workers"}  # fmt: skip
 
 
 def test_upgrade_matches_the_models_and_downgrade_removes_everything(database_url):
@@ -35,10 +36,10 @@ def test_stored_specs_of_before_the_typed_specs_are_rewritten_and_read_back(data
     from store.models import Job, JobKind, Role
 
     downgrade(database_url, "0002")
-    child = preset("quick", seed=4, **{"reg.alpha": 1.0}).to_dict()
+    child = preset("smoke", seed=4, **{"reg.alpha": 1.0}).to_dict()
     old_eval = {"model_id": "m1", "evaluators": [{"name": "gaussian", "params": {"n_images": 10}},
                                                  {"name": "transfer_fgsm", "params": {"source": "m0"}}]}  # fmt: skip
-    old_sweep = {"preset": "quick", "spec": {"epochs": 1}, "grid": {"reg.alpha": [1.0]}, "seeds": [4],
+    old_sweep = {"preset": "smoke", "spec": {"epochs": 1}, "grid": {"reg.alpha": [1.0]}, "seeds": [4],
                  "evaluators": [{"name": "transfer_fgsm", "params": {"source": "sweep"}}], "select_by": "transfer_fgsm",
                  "min_r0_u0": 0.9, "source_seed": 5}  # fmt: skip
     with session_scope(database_url) as session:
@@ -73,7 +74,7 @@ def test_models_and_jobs_stored_before_settings_get_theirs(database_url):
     from store.models import Job, Model, Role
 
     downgrade(database_url, "0003")
-    spec = preset("quick", seed=2)
+    spec = preset("smoke", seed=2)
     evaluation = EvalJobSpec("m1", (EvaluatorCall.make("gaussian"),)).to_dict()
     with session_scope(database_url) as session:
         owner = create_user(session, "old", Role.member).id
@@ -122,4 +123,34 @@ def test_jobs_stored_before_priorities_get_priority_0_and_the_downgrade_removes_
     inspector = inspect(engine)
     assert "priority" not in {c["name"] for c in inspector.get_columns("jobs")}
     assert "ix_jobs_finished_at" not in {i["name"] for i in inspector.get_indexes("jobs")}
+    migrate(database_url)
+
+
+def test_jobs_stored_before_device_kinds_ask_for_any_device_and_the_downgrade_removes_workers(database_url):
+    """0006: jobs.device_kind ("any" for the jobs already stored) and the workers table; and back."""
+    from sqlalchemy import text
+
+    from store.db import session_scope
+    from store.keys import create_user
+    from store.models import DeviceKind, Job, Role
+
+    engine = engine_for(database_url)
+    downgrade(database_url, "0005")
+    inspector = inspect(engine)
+    assert "device_kind" not in {c["name"] for c in inspector.get_columns("jobs")}
+    assert "workers" not in inspector.get_table_names()
+    with session_scope(database_url) as session:
+        owner = create_user(session, "old", Role.member).id
+        session.execute(text("INSERT INTO jobs (id, kind, owner_id, status, spec, spec_hash, progress, attempts, "
+                             "cancel_requested, priority, created_at, updated_at) VALUES ('q1', 'train', :owner, "
+                             "'queued', '{}', 'h', '{}', 0, false, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                        {"owner": owner})  # fmt: skip
+    migrate(database_url)
+    with session_scope(database_url) as session:
+        assert session.get(Job, "q1").device_kind is DeviceKind.any
+    assert "workers" in inspect(engine).get_table_names()
+    downgrade(database_url, "0005")
+    inspector = inspect(engine)
+    assert "device_kind" not in {c["name"] for c in inspector.get_columns("jobs")}
+    assert "workers" not in inspector.get_table_names()
     migrate(database_url)

@@ -31,6 +31,16 @@ def _queued(url, n, age=timedelta(minutes=1)):
         return [j.id for j in jobs]
 
 
+def _into(sent):
+    """A `send` that records the job ids woken on the any-device queue (sth), and fails on any other queue."""
+
+    def send(job_id, queue):
+        assert queue == "sth", queue
+        sent.append(job_id)
+
+    return send
+
+
 @pytest.fixture(params=["filesystem", "redis"])
 def broker_url(request, tmp_path):
     if request.param == "filesystem":
@@ -53,6 +63,9 @@ def test_the_broker_tells_which_jobs_wait(broker_url):
     for job_id in ("a" * 32, "b" * 32, "a" * 32):
         queue.send(job_id)
     assert sorted(waiting_job_ids(broker_url)) == ["a" * 32, "a" * 32, "b" * 32]  # one per message
+    queue.send("g" * 32, "sth.gpu")  # a job asking for a gpu wakes only gpu workers: its own queue
+    assert waiting_job_ids(broker_url, "sth.gpu") == ["g" * 32] and waiting_job_ids(broker_url, "sth.cpu") == []
+    assert len(waiting_job_ids(broker_url)) == 3
     assert waiting_job_ids("amqp://nowhere") is None  # unknown kind: the reconciler falls back to the age rule
 
 
@@ -61,15 +74,15 @@ def test_a_queued_job_whose_message_is_lost_is_sent_again_at_once(database_url):
     with session_scope(database_url) as session:
         session.execute(update(Job).where(Job.id == young).values(updated_at=utcnow()))  # its message may be en route
     sent: list[str] = []
-    assert requeue_orphans(database_url, sent.append, waiting=[waiting]) == 1
+    assert requeue_orphans(database_url, _into(sent), waiting={"sth": [waiting]}) == 1
     assert sent == [lost]  # a wake-up for the job whose message is gone
-    assert requeue_orphans(database_url, [].append, waiting=[waiting, lost]) == 0  # as many wait as jobs need one
-    assert requeue_orphans(database_url, [].append, waiting=[waiting, waiting]) == 0  # messages are wake-ups
+    assert requeue_orphans(database_url, _into([]), waiting={"sth": [waiting, lost]}) == 0  # as many as need one
+    assert requeue_orphans(database_url, _into([]), waiting={"sth": [waiting, waiting]}) == 0  # they are wake-ups
     sent.clear()  # without a view of the broker: only jobs untouched for minutes
-    assert requeue_orphans(database_url, sent.append, waiting=None) == 0
-    assert requeue_orphans(database_url, sent.append, waiting=None, stale_after=timedelta(seconds=30)) == 2
+    assert requeue_orphans(database_url, _into(sent), waiting=None) == 0
+    assert requeue_orphans(database_url, _into(sent), waiting=None, stale_after=timedelta(seconds=30)) == 2
     assert sorted(sent) == sorted([waiting, lost])  # the young one was touched just now
-    assert requeue_orphans(database_url, sent.append, waiting=None, stale_after=timedelta(seconds=30)) == 0
+    assert requeue_orphans(database_url, _into(sent), waiting=None, stale_after=timedelta(seconds=30)) == 0
 
 
 def test_a_silent_running_job_gets_a_wake_up_and_is_resumed_first(database_url):
@@ -79,7 +92,7 @@ def test_a_silent_running_job_gets_a_wake_up_and_is_resumed_first(database_url):
         session.flush()
         session.execute(update(Job).where(Job.id == silent).values(updated_at=utcnow() - timedelta(minutes=5)))
     sent: list[str] = []
-    assert requeue_orphans(database_url, sent.append, waiting=[queued], heartbeat_timeout_s=60) == 1
+    assert requeue_orphans(database_url, _into(sent), waiting={"sth": [queued]}, heartbeat_timeout_s=60) == 1
     assert sent == [silent]
     with session_scope(database_url) as session:  # the resumed job goes before the queued one
         job = claim_next(session, "w2", "cpu", heartbeat_timeout_s=60)

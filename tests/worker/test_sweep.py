@@ -10,9 +10,15 @@ from store.db import session_scope
 from store.jobs import transition
 from store.models import EvalResult, Job, JobKind, JobStatus, Model, User
 from tests.api.conftest import auth, client  # noqa: F401  (the API fixture)
-from worker.tasks import advance_sweep as advance
+from worker.tasks import advance_sweep
 
-SWEEP = {"preset": "quick", "spec": {"epochs": 1, "reg": {"n_images": 200}},
+
+def advance(url, sweep_id, send):
+    """advance_sweep with a `send` of the job id alone (the queue each job wakes: tests/worker/test_device_kinds)."""
+    advance_sweep(url, sweep_id, lambda job_id, _queue: send(job_id))
+
+
+SWEEP = {"preset": "smoke", "spec": {"epochs": 1, "reg": {"n_images": 200}},
          "grid": {"reg.alpha": [0.1, 1.0], "reg.threshold": [0.2, 0.8]}, "seeds": [0, 1],
          "evaluators": [{"name": "gaussian", "params": {"n_images": 50}}], "select_by": "gaussian"}  # fmt: skip
 
@@ -281,3 +287,25 @@ def test_a_report_that_cannot_be_written_fails_once_with_the_reason(client, monk
     assert done["status"] == "failed" and done["error"]["code"] == "ReportFailed"
     assert "ValueError: a figure failed" in done["error"]["message"]
     assert client.get(f"/v1/reports/{report['id']}", headers=auth(client)).status_code == 409
+
+
+def test_a_report_keeps_the_plan_it_was_submitted_with_when_its_protocol_changes(client, monkeypatch):  # noqa: F811
+    from dataclasses import replace
+
+    from sthlib.reproduce import protocols
+    from store.sweeps import plan_of
+
+    url = client.settings.database_url
+    report = client.post("/v1/reports", headers=auth(client), json={"protocol": "tiny", "seeds": [0]}).json()
+    assert report["spec"]["plan"]["base"]["epochs"] == 2 and report["spec"]["protocol"] == "tiny"
+    tiny = protocols.PROTOCOLS["tiny"]
+    monkeypatch.setitem(protocols.PROTOCOLS, "tiny", replace(tiny, spec=tiny.spec.replace(epochs=5)))
+    with session_scope(url) as session:
+        parent = session.get(Job, report["id"])
+        assert parent is not None and plan_of(parent).base.epochs == 2  # not re-planned from the changed protocol
+    client.post(f"/v1/jobs/{report['id']}/cancel", headers=auth(client))
+    again = client.post(f"/v1/jobs/{report['id']}/retry", headers=auth(client)).json()
+    assert again["spec"] == report["spec"]  # the retry trains what the report planned
+    assert {spec["epochs"] for _, spec, _ in children(url, again["id"], JobKind.train)} == {2}
+    fresh = client.post("/v1/reports", headers=auth(client), json={"protocol": "tiny", "seeds": [0]}).json()
+    assert fresh["spec"]["plan"]["base"]["epochs"] == 5  # a new submission plans from the protocol as it is now

@@ -9,7 +9,7 @@ from sthlib.train import Trainer
 
 
 def _train(path, **changes):
-    trainer = Trainer(preset("quick", epochs=1, train_limit=2000, test_limit=200, **changes))
+    trainer = Trainer(preset("smoke", epochs=1, train_limit=2000, test_limit=200, **changes))
     trainer.fit()
     trainer.save_best(path)
     return path
