@@ -66,12 +66,29 @@ def sign_in(page, served) -> None:
     expect(page.locator("#who")).to_have_text("admin (admin)")
 
 
-def beside(page, table: str, pane: str) -> bool:
-    """The pane's left edge is right of the table's right edge: two columns (stacked, it starts where the table
-    does). Heights are not compared: the pane is sticky, so after a scroll its top may lie below a short table's
-    bottom on screen."""
-    t, p = page.locator(table).bounding_box(), page.locator(pane).bounding_box()
-    return p["x"] >= t["x"] + t["width"] - 1
+LAYOUT = """([table, pane]) => {
+  const box = (e) => e.getBoundingClientRect();
+  const t = document.querySelector(table), column = t.parentElement, p = document.querySelector(pane);
+  const width = t.style.width;
+  t.style.width = "min-content";  // the narrowest the table can be, and its first row's cells at that width
+  const minContent = box(t).width, cells = [...(t.querySelector("tbody tr") || t).children].map((c) => box(c).width);
+  t.style.width = width;
+  return { table: box(t).right, column: box(column).right, pane: box(p).left, columnWidth: box(column).width,
+           minContent, cells, split: p.parentElement.className,
+           rows: [...t.querySelectorAll("tbody tr")].map((r) => r.innerText) };
+}"""
+
+
+def assert_beside(page, table: str, pane: str, timeout_ms: float = 5_000) -> None:
+    """Two columns: the pane's left edge is right of the list's column, and the table fits in that column (no
+    sideways scroll), waited for up to `timeout_ms` (the list is drawn again every 2 s). Stacked, the pane starts
+    where the list does. Heights are not compared: the pane is sticky, so after a scroll its top may lie below a
+    short table's bottom on screen."""
+    ok = "(l) => l.pane >= l.column - 1 && l.table <= l.column + 1"
+    try:
+        page.wait_for_function(f"(args) => ({ok})(({LAYOUT})(args))", arg=[table, pane], timeout=timeout_ms)
+    except Exception as error:  # playwright's TimeoutError: say what the layout was
+        raise AssertionError(f"{pane} is not beside {table}: {page.evaluate(LAYOUT, [table, pane])}") from error
 
 
 def below(page, table: str, pane: str) -> bool:
@@ -110,7 +127,7 @@ def test_a_researcher_trains_evaluates_compares_and_downloads(page, served):
     job_id = row.get_attribute("data-job")
     row.locator("button", has_text="details").click()
     expect(page.locator("#detail-log")).to_contain_text("epoch 1/1")
-    assert beside(page, "#jobs", "#job-detail")  # 1280 px wide: the details beside the list
+    assert_beside(page, "#jobs", "#job-detail")  # 1280 px wide: the details beside the list
     page.set_viewport_size({"width": 900, "height": 720})
     assert below(page, "#jobs", "#job-detail")  # narrow: below it
     page.set_viewport_size({"width": 1280, "height": 720})
@@ -146,7 +163,7 @@ def test_a_researcher_trains_evaluates_compares_and_downloads(page, served):
     on_top += " return document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2).id; })()"
     assert page.evaluate(on_top) == "toast"  # above the model page beside the list, not under it
     expect(page.locator("#model-tags")).to_have_value("demo, e2e")
-    assert beside(page, "#models", "#model-page")
+    assert_beside(page, "#models", "#model-page")
     shoot(page, "dashboard-model")
     with page.expect_download() as download:
         page.locator("#models button", has_text="download").first.click()
@@ -212,6 +229,8 @@ def test_a_researcher_sweeps_and_reads_the_sweep_page(page, served):
     sweep_id = page.locator("#detail-id").inner_text()
     sweep_row = page.locator(f"#jobs tr[data-job='{sweep_id}']")
     expect(sweep_row.locator("td.what")).to_have_text("small_cnn mnist-5k e1: reg.alpha 0.1, seed 0, by gaussian")
+    assert_beside(page, "#jobs", "#job-detail")  # the running sweep's row has two buttons: they stack, it fits
+    shoot(page, "dashboard-sweep-running")
     table = page.locator("#sweep-table")
     expect(table).to_be_visible(timeout=240_000)  # drawn again when the sweep ends
     expect(page.locator("#detail-progress")).to_contain_text("4 of 4 child jobs done")
@@ -222,7 +241,7 @@ def test_a_researcher_sweeps_and_reads_the_sweep_page(page, served):
     expect(page.locator("#sweep-evaluator")).to_have_value("gaussian")
     expect(page.locator("#sweep-figure-note")).to_contain_text("95% t interval")
     page.wait_for_function("document.querySelector('#sweep-figure').naturalWidth > 0")
-    assert beside(page, "#jobs", "#job-detail")
+    assert_beside(page, "#jobs", "#job-detail")
     page.set_viewport_size({"width": 1280, "height": 1500})  # the whole page in the screenshot
     shoot(page, "dashboard-sweep")
 
