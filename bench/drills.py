@@ -37,11 +37,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import run_load
-from serving import free_port
+from serving import free_port, redis_db_lease
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN = os.environ.get("STH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_DB = 13
 API_PROCESSES = 2  # as docker-compose.yml runs it: one per core
 TRAIN: dict[str, Any] = {
     "preset": "smoke",
@@ -73,8 +72,9 @@ class Row:
 class Stack:
     """The service on one backend, each part a process of its own, as on a server."""
 
-    def __init__(self, backend: str, folder: Path, database_url: str) -> None:
-        broker = f"filesystem://{folder / 'broker'}" if backend == "embedded" else f"redis://127.0.0.1:6379/{REDIS_DB}"
+    def __init__(self, backend: str, folder: Path, database_url: str, redis_db: int) -> None:
+        broker = f"filesystem://{folder / 'broker'}" if backend == "embedded" else f"redis://127.0.0.1:6379/{redis_db}"
+        self.redis_db = redis_db
         self.backend, self.folder, self.port = backend, folder, free_port()
         self.env = {**os.environ, "STH_DATABASE_URL": database_url, "STH_BROKER_URL": broker,
                     "STH_DATA_DIR": str(folder / "data"), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}  # fmt: skip
@@ -240,7 +240,7 @@ def drop_messages(stack: Stack) -> None:
     client = redis.Redis.from_url(stack.env["STH_BROKER_URL"])
     client.flushdb()
     for info in client.client_list():
-        if int(info.get("db", -1)) == REDIS_DB and info["id"] != str(client.client_id()):
+        if int(info.get("db", -1)) == stack.redis_db and info["id"] != str(client.client_id()):
             client.client_kill_filter(_id=info["id"])
 
 
@@ -372,12 +372,16 @@ def run(backend: str, quick: bool, only: tuple[str, ...] = DRILLS, seed: int = 0
     from store.db import scratch_database
 
     rng = random.Random(seed)
-    with tempfile.TemporaryDirectory(prefix="sth-drills-") as tmp, scratch_database(POSTGRES_ADMIN, "sth_drill") as pg:
+    with (
+        tempfile.TemporaryDirectory(prefix="sth-drills-") as tmp,
+        scratch_database(POSTGRES_ADMIN, "sth_drill") as pg,
+        redis_db_lease() as redis_db,
+    ):
         folder = Path(tmp)
         url = f"sqlite:///{folder / 'sth.db'}" if backend == "embedded" else pg
         if url is None:
             raise RuntimeError(f"PostgreSQL does not answer at {POSTGRES_ADMIN}")
-        stack = Stack(backend, folder, url)
+        stack = Stack(backend, folder, url, redis_db)
         stack.prepare()
         rows: list[Row] = []
         load: list[list[str]] = []

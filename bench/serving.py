@@ -1,15 +1,20 @@
 """`sth serve` in a subprocess on its own SQLite database, filesystem broker and data folder: the one launcher that
-bench/gpu_check.py and the end-to-end tests (tests/e2e/conftest.py) share."""
+bench/gpu_check.py and the end-to-end tests (tests/e2e/conftest.py) share; free ports, and Redis databases leased
+so that test sessions and benchmarks running at once on one machine never share a broker."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import random
 import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,6 +26,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def redis_db_lease(port: int = 6379, folder: Path | None = None) -> Iterator[int]:
+    """A Redis database number (1-15) that no other test or benchmark on this machine holds, until the block ends.
+    Each number is an exclusive lock on a file in `folder` (default: the temp folder), released by the OS if the
+    holder dies, so a CI run and a developer's run at the same time never flush or read each other's broker."""
+    numbers = list(range(1, 16))
+    random.shuffle(numbers)
+    for number in numbers:
+        handle = ((folder or Path(tempfile.gettempdir())) / f"sth-redis-{port}-db{number}.lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            yield number
+        finally:
+            handle.close()  # closing releases the lock
+        return
+    raise RuntimeError(f"all 15 Redis databases of port {port} are leased by other test sessions on this machine")
 
 
 def launch_serve(folder: Path, *, threads: int | None = None, env: Mapping[str, str] | None = None,

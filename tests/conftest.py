@@ -1,7 +1,12 @@
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # serving.py: launcher, ports, Redis leases
+import serving
 
 torch.set_num_threads(2)
 
@@ -26,6 +31,13 @@ def postgres_url():
                 pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} (CI must start it)")
             pytest.skip("PostgreSQL is not reachable; set STH_TEST_POSTGRES_URL")
         yield url
+
+
+@pytest.fixture
+def redis_db():
+    """A Redis database number (1-15) that no other test session or benchmark on this machine uses meanwhile."""
+    with serving.redis_db_lease() as number:
+        yield number
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,13 +1,13 @@
 """The service for end-to-end tests: a real Celery worker process, the API in-process, on each backend."""
 
 import os
-import random
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import serving  # bench/serving.py (tests/conftest.py puts bench/ on the path): the launcher gpu_check.py uses too
 from fastapi.testclient import TestClient
 
 from store.db import engine_for, migrate, session_scope
@@ -16,8 +16,6 @@ from store.models import Role
 from store.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))  # the launcher bench/gpu_check.py uses too
-import serving  # noqa: E402
 
 
 class Service:
@@ -52,24 +50,24 @@ class Service:
                 self.kill_worker()
 
 
-def _backend(kind: str, folder: Path, postgres_url: str | None) -> dict[str, str]:
+def _backend(kind: str, folder: Path, postgres_url: str | None, redis_db: int | None) -> dict[str, str]:
     if kind == "embedded":
         return {
             "STH_DATABASE_URL": f"sqlite:///{folder / 'sth.db'}",
             "STH_BROKER_URL": f"filesystem://{folder / 'broker'}",
         }
-    return {"STH_DATABASE_URL": postgres_url or "", "STH_BROKER_URL": f"redis://127.0.0.1:6379/{random.randint(1, 15)}"}
+    return {"STH_DATABASE_URL": postgres_url or "", "STH_BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}"}
 
 
 @pytest.fixture(params=["embedded", "postgres-redis"])
 def service(request, tmp_path, monkeypatch):
-    postgres_url = None
+    postgres_url = redis_db = None
     if request.param == "postgres-redis":
-        postgres_url = request.getfixturevalue("postgres_url")
+        postgres_url, redis_db = request.getfixturevalue("postgres_url"), request.getfixturevalue("redis_db")
         from store.db import downgrade
 
         downgrade(postgres_url, "base")
-    env = {**os.environ, **_backend(request.param, tmp_path, postgres_url), "STH_HEARTBEAT_S": "0.5",
+    env = {**os.environ, **_backend(request.param, tmp_path, postgres_url, redis_db), "STH_HEARTBEAT_S": "0.5",
            "STH_HEARTBEAT_TIMEOUT_S": "3", "OMP_NUM_THREADS": "1",
            "STH_DATA_DIR": str(tmp_path / "worker-data")}  # fmt: skip
     monkeypatch.setenv("STH_DATA_DIR", str(tmp_path / "api-data"))  # as if the API ran on another machine

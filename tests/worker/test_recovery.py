@@ -47,7 +47,7 @@ def broker_url(request, tmp_path):
         return f"filesystem://{tmp_path / 'broker'}"
     import redis
 
-    url = "redis://127.0.0.1:6379/14"
+    url = f"redis://127.0.0.1:6379/{request.getfixturevalue('redis_db')}"
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
     except redis.ConnectionError:
