@@ -152,7 +152,7 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
 
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd")  # fmt: skip
+           "#17becf")  # fmt: skip  # matplotlib's tab10: no two alike (two settings on one colour differ by line style)
 
 
 def color_for(key: str) -> str:

@@ -78,15 +78,15 @@ def test_figure_bytes(curves_figure: Figure) -> None:
 def test_two_settings_that_share_a_colour_are_told_apart_by_line_style():
     from sthlib.evaluate.plots import color_for, plot_curve_groups, plot_spectra
 
-    assert color_for("k1") == color_for("k7")  # 16 colours: two setting hashes may land on one
+    assert color_for("k1") == color_for("k12")  # 10 colours: two setting hashes may land on one
     point = {"strength": 0.0, "mean": 0.9, "low": None, "high": None}
     groups = [{"key": k, "label": k, "n": 1, "points": [point, {**point, "strength": 0.5}],
-               "auc": {"mean": 0.9, "low": None, "high": None}} for k in ("k1", "k7")]  # fmt: skip
+               "auc": {"mean": 0.9, "low": None, "high": None}} for k in ("k1", "k12")]  # fmt: skip
     lines = [line for line in plot_curve_groups(groups, "sigma").axes[0].get_lines() if line.get_label() != "_"]
     styles = {line.get_label().split(" ")[0]: (line.get_color(), line.get_linestyle()) for line in lines[:2]}
-    assert styles["k1"][0] == styles["k7"][0] and styles["k1"][1] != styles["k7"][1]
+    assert styles["k1"][0] == styles["k12"][0] and styles["k1"][1] != styles["k12"][1]
     spectrum = {"frequency": [0.1, 0.3], "power": [0.6, 0.4]}
-    fig = plot_spectra({"a": spectrum, "b": spectrum}, colors={"a": color_for("k1"), "b": color_for("k7")})
+    fig = plot_spectra({"a": spectrum, "b": spectrum}, colors={"a": color_for("k1"), "b": color_for("k12")})
     assert len({line.get_linestyle() for line in fig.axes[0].get_lines()[:2]}) == 2
 
 
