@@ -1,4 +1,5 @@
-"""Typed dependencies: the database session, the caller (from the Bearer key), the job queue."""
+"""Typed dependencies: the database session, the caller (from the Bearer key), the job queue; the ownership check
+and the job and model lookups the routes share."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.errors import ApiError, forbidden
-from api.queue import JobQueue
+from api.errors import ApiError, forbidden, not_found
+from broker.sender import JobQueue
 from store.db import transaction
 from store.keys import KEY_TOUCHED, authenticate
-from store.models import Role, User
+from store.models import Job, Model, Role, User
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -66,6 +67,20 @@ def require_owner(user: User, owner_id: str, what: str) -> None:
     """Members change only their own things; admins change everything."""
     if user.role is not Role.admin and user.id != owner_id:
         raise forbidden(f"this {what} belongs to another member; only its owner or an admin may change it")
+
+
+def get_job_or_404(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise not_found("job", job_id)
+    return job
+
+
+def get_model_or_404(session: Session, model_id: str) -> Model:
+    model = session.get(Model, model_id)
+    if model is None:
+        raise not_found("model", model_id)
+    return model
 
 
 def get_queue(request: Request) -> JobQueue:

@@ -16,10 +16,10 @@ from fastapi_offline import FastAPIOffline
 from api import admission, errors, metrics
 from api.lifecycle import Drain
 from api.limits import BodyLimits
-from api.queue import JobQueue
 from api.recent import Recent
 from api.routes import catalogue, compare, datasets, health, jobs, models, queue, reports, users, workers
 from api.uploads import UploadLimits
+from broker.sender import JobQueue
 from store.db import migrate, session_factory
 from store.models import User
 from store.settings import Settings, get_settings

@@ -10,7 +10,8 @@ import copy
 from typing import Any
 
 from sthlib.evalspecs import EVAL_SPECS
-from sthlib.jobspecs import GRID_KEYS, MAX_GRID_VALUES, MAX_SEEDS
+from sthlib.jobspecs import GRID_KEYS, MAX_GRID_VALUES
+from sthlib.specjson import MAX_SEEDS
 from sthlib.specs import TrainSpec
 from sthlib.validation import SEED_MAX, json_schema
 

@@ -1,10 +1,11 @@
-"""Requests turned into typed specs (sthlib.jobspecs) before anything is queued, plus what only this server can
-check: uploaded datasets fetched and present, the files of built-in datasets, pairs for the regularizer, source
-models that exist and fit. Every failure is a SpecError whose field is the request's own path ("spec.reg.alpha",
-"evaluators.1.params.strengths.0", "grid.reg.threshold"); api.errors answers it with 422."""
+"""Requests turned into typed specs (sthlib.jobkinds) before anything is queued, plus what only this server can
+check (PREFLIGHT, by job kind): uploaded datasets fetched and present, the files of built-in datasets, pairs for
+the regularizer, source models that exist and fit. Every failure is a SpecError whose field is the request's own
+path ("spec.reg.alpha", "evaluators.1.params.strengths.0", "grid.reg.threshold"); api.errors answers it with 422."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -23,7 +24,9 @@ from sthlib.data import (
 )
 from sthlib.data.registry import NPZ_PREFIX
 from sthlib.evalspecs import attacks_with_source
-from sthlib.jobspecs import EvalJobSpec, EvaluatorCall, JobSpec, SweepSpec, build_sweep
+from sthlib.jobkinds import JobKind, JobSpec
+from sthlib.jobspecs import EvalJobSpec, EvaluatorCall, SweepSpec, build_sweep
+from sthlib.reproduce.protocols import ReportSpec
 from sthlib.specs import PRESETS, TrainSpec, merge
 from sthlib.validation import SpecError, require
 from store.datasets import find_dataset, materialize
@@ -65,24 +68,10 @@ def typed_train_spec(preset: str | None, changes: dict[str, Any], field: str = "
         raise e.at(field) from None
 
 
-def train_spec(session: Session, preset: str | None, changes: dict[str, Any]) -> TrainSpec:
-    spec = typed_train_spec(preset, changes)
-    fetch_spec_datasets(session, [spec])
-    server_checks(session, spec, "spec")
-    return spec
-
-
-def fetch_spec_datasets(session: Session, specs: list[TrainSpec]) -> None:
-    """The datasets (task and regularization images) of training specs, fetched as fetch_datasets does."""
-    fetch_datasets(session, {**{s.dataset: "spec.dataset" for s in specs},
-                             **{s.reg.dataset: "spec.reg.dataset" for s in specs}})  # fmt: skip
-
-
-def fetch_datasets(session: Session, names: dict[str | None, str]) -> None:
+def fetch_datasets(session: Session, names: dict[str, str]) -> None:
     """Each named dataset known here, an uploaded one fetched to this machine (name -> the field naming it)."""
     for name, field in names.items():
-        if isinstance(name, str):
-            resolve_dataset(session, name, field)
+        resolve_dataset(session, name, field)
 
 
 def server_checks(session: Session, spec: TrainSpec, field: str = "spec") -> None:
@@ -96,17 +85,11 @@ def server_checks(session: Session, spec: TrainSpec, field: str = "spec") -> Non
             require(row is None or "test" in row.info.get("splits", {}), "dataset",
                     f"{task} has no test split, which a classification task needs",
                     "upload a .npz with test_images and test_labels too, or use it as reg.dataset")  # fmt: skip
-        for name, where in _datasets_read(spec):
+        for name, where in spec.datasets_read().items():
             _require_files(name, where)
         check_pairs(spec)
     except SpecError as e:
         raise e.at(field) from None
-
-
-def _datasets_read(spec: TrainSpec) -> list[tuple[str, str]]:
-    if not spec.reg.enabled or spec.reg.dataset is None:
-        return [(spec.dataset, "dataset")]
-    return [(spec.dataset, "dataset"), (spec.reg.dataset, "reg.dataset")]
 
 
 def _require_files(dataset: str, field: str) -> None:
@@ -153,48 +136,32 @@ def check_sources(session: Session, calls: tuple[EvaluatorCall, ...], shape: tup
 
 
 def eval_job_spec(session: Session, body: EvalJobCreate) -> EvalJobSpec:
+    """The evaluation a request asks for (404 for an unknown model; the rest is PREFLIGHT's)."""
     model = session.get(Model, body.model_id)
     if model is None:
         raise ApiError(404, "not_found", f"no model {body.model_id!r}", {"field": "model_id"})
-    spec = EvalJobSpec.from_dict({"model_id": model.id, "evaluators": _request_calls(body.evaluators)}).validate()
-    check_sources(session, spec.evaluators, (model.num_classes, model.in_channels), "the model has")
-    return spec
+    return EvalJobSpec.from_dict({"model_id": model.id, "evaluators": _request_calls(body.evaluators)})
 
 
-def recheck(session: Session, spec: JobSpec) -> JobSpec:
-    """A stored spec, before it runs again (retry): this server's checks once more, since datasets, their files and
-    source models may be gone since it was queued."""
-    if isinstance(spec, SweepSpec):
-        fetch_spec_datasets(session, [t.spec for t in spec.trainings()])
-        check_sweep(session, spec.validate())
-    elif isinstance(spec, TrainSpec):
-        fetch_spec_datasets(session, [spec])
-        server_checks(session, spec, "spec")
-    else:
-        model = session.get(Model, spec.model_id)
-        if model is None:
-            raise ApiError(422, "invalid", f"model {spec.model_id} no longer exists", {"field": "model_id"})
-        check_sources(session, spec.validate().evaluators, (model.num_classes, model.in_channels), "the model has")
-    return spec
-
-
-def sweep_spec(session: Session, body: SweepCreate) -> SweepSpec:
-    """The sweep of a request, every child checked as a train job would be; transfer_fgsm without a source model
-    attacks with an unregularized source model the sweep trains (seed max(seeds) + 1)."""
+def sweep_spec(body: SweepCreate) -> SweepSpec:
+    """The sweep a request asks for, its types checked (its meaning and this server's checks: PREFLIGHT);
+    transfer_fgsm without a source model attacks with an unregularized source model the sweep trains (seed
+    max(seeds) + 1)."""
     base = typed_train_spec(body.preset, body.spec)
-    names: dict[str | None, str] = {base.dataset: "spec.dataset", base.reg.dataset: "spec.reg.dataset"}
-    for key in ("dataset", "reg.dataset"):
-        names.update({value: f"grid.{key}" for value in body.grid.get(key, []) if isinstance(value, str)})
-    fetch_datasets(session, names)
-    sweep = build_sweep(base, body.grid, body.seeds, _request_calls(body.evaluators), body.select_by,
-                        body.min_r0_u0)  # fmt: skip
-    check_sweep(session, sweep)
-    return sweep
+    return build_sweep(base, body.grid, body.seeds, _request_calls(body.evaluators), body.select_by,
+                       body.min_r0_u0, check=False)  # fmt: skip
+
+
+def _check_evaluation(session: Session, spec: EvalJobSpec) -> None:
+    model = session.get(Model, spec.model_id)
+    if model is None:
+        raise ApiError(422, "invalid", f"model {spec.model_id} no longer exists", {"field": "model_id"})
+    check_sources(session, spec.validate().evaluators, (model.num_classes, model.in_channels), "the model has")
 
 
 def check_sweep(session: Session, sweep: SweepSpec) -> None:
-    """This server's checks for every training of a sweep, and its evaluators' source models."""
-    trainings = sweep.trainings()
+    """The sweep's meaning, then this server's checks for every training of it and its evaluators' source models."""
+    trainings = sweep.validate().trainings()
     for training in trainings:
         try:
             server_checks(session, training.spec, "")
@@ -203,3 +170,29 @@ def check_sweep(session: Session, sweep: SweepSpec) -> None:
     task = trainings[0].spec
     shape = (dataset_info(task.dataset).num_classes, task.in_channels)
     check_sources(session, sweep.evaluators, shape, "the sweep's task has")
+
+
+def _check_report(session: Session, spec: ReportSpec) -> None:
+    check_sweep(session, spec.sweep())  # SpecError at protocol, seeds.N or changes.FIELD: a 422 naming it
+
+
+def _check_training(session: Session, spec: TrainSpec) -> None:
+    server_checks(session, spec, "spec")
+
+
+# What this server checks before a job of each kind is queued, and again before one is retried (datasets, their
+# files and source models may be gone since), after the uploaded datasets its spec reads are fetched
+# (tests/test_jobkinds.py: one entry per kind)
+PREFLIGHT: dict[JobKind, Callable[[Session, Any], None]] = {
+    JobKind.train: _check_training,
+    JobKind.evaluate: _check_evaluation,
+    JobKind.sweep: check_sweep,
+    JobKind.report: _check_report,
+}
+
+
+def preflight(session: Session, kind: JobKind, spec: JobSpec) -> None:
+    """Every check before a job of `kind` is queued: the uploaded datasets its spec reads fetched to this machine
+    (404/422 naming the field for a missing one), then its kind's PREFLIGHT."""
+    fetch_datasets(session, spec.datasets())
+    PREFLIGHT[kind](session, spec)

@@ -1,4 +1,5 @@
-"""One typed spec per job kind: TrainSpec (sthlib.specs), EvalJobSpec and SweepSpec. Torch-free.
+"""The specs of evaluation and sweep jobs, EvalJobSpec and SweepSpec (a training's is sthlib.specs.TrainSpec, a
+report's sthlib.reproduce.protocols.ReportSpec; sthlib.jobkinds maps each job kind to its spec). Torch-free.
 
 Each is built once (the API from a request, the CLI from its options), stored as its to_dict() JSON, and read back
 with from_dict() by the worker, the sweep and retry; nobody reads raw keys of a spec dict. from_dict checks types,
@@ -7,7 +8,6 @@ ranges and enums (sthlib.validation.parse); validate() checks meaning. Both rais
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from collections.abc import Callable
@@ -15,43 +15,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sthlib.evalspecs import EVAL_SPECS, SWEEP_SOURCE, CommonParams, EvalSpec, SourceRef, eval_spec
-from sthlib.specs import RegSpec, TrainSpec
-from sthlib.validation import SEED_MAX, SpecError, require, show
+from sthlib.specjson import fraction, json_list, json_object, json_string, seed_list, spec_hash
+from sthlib.specs import Label, RegSpec, TrainSpec
+from sthlib.validation import SpecError, require, show
 
 MAX_EVALUATORS = 16
-MAX_SEEDS = 10
 MAX_GRID_VALUES = 16
 MAX_SWEEP_TRAININGS = 48
-
-
-JOB_KINDS = ("train", "evaluate", "sweep")
-
-
-def spec_hash(data: dict[str, Any]) -> str:
-    """The sha256 of a spec's canonical JSON (idempotency keys compare it)."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
-def _object(data: Any, field: str, known: tuple[str, ...]) -> dict[str, Any]:
-    """`data` as a JSON object with only `known` keys (SpecError naming the first unknown one)."""
-    if not isinstance(data, dict):
-        raise SpecError(field, f"must be an object, got {show(data)}")
-    for key in data:
-        require(key in known, f"{field}.{key}".lstrip("."), "unknown field", f"known: {', '.join(known)}")
-    return data
-
-
-def _list(data: Any, field: str, most: int) -> list[Any]:
-    if not isinstance(data, list):
-        raise SpecError(field, f"must be a list, got {show(data)}")
-    require(1 <= len(data) <= most, field, f"must have 1 to {most} items, got {len(data)}")
-    return data
-
-
-def _string(data: Any, field: str) -> str:
-    if not isinstance(data, str) or not data:
-        raise SpecError(field, f"must be a non-empty string, got {show(data)}")
-    return data
 
 
 @dataclass(frozen=True)
@@ -78,8 +48,8 @@ class EvaluatorCall:
 
     @classmethod
     def from_dict(cls, data: Any, field: str = "") -> EvaluatorCall:
-        data = _object(data, field, ("name", "params"))
-        name = _string(data.get("name"), f"{field}.name".lstrip("."))
+        data = json_object(data, field, ("name", "params"))
+        name = json_string(data.get("name"), f"{field}.name".lstrip("."))
         spec = eval_spec(name, f"{field}.name".lstrip("."))
         return cls(name, spec.make_params(data.get("params") or {}, f"{field}.params".lstrip(".")))
 
@@ -89,7 +59,7 @@ class EvaluatorCall:
 
 
 def _calls(data: Any, field: str) -> tuple[EvaluatorCall, ...]:
-    items = _list(data, field, MAX_EVALUATORS)
+    items = json_list(data, field, MAX_EVALUATORS)
     calls = tuple(EvaluatorCall.from_dict(item, f"{field}.{i}") for i, item in enumerate(items))
     for i, call in enumerate(calls):
         first = next(j for j, c in enumerate(calls) if c.name == call.name)
@@ -120,10 +90,21 @@ class EvalJobSpec:
     def spec_hash(self) -> str:
         return spec_hash(self.to_dict())
 
+    def label(self) -> Label:
+        return Label(", ".join(call.name for call in self.evaluators), self.model_id)
+
+    def datasets(self) -> dict[str, str]:
+        """None of its own: the runner fetches its model's dataset (it learns which from the stored model)."""
+        return {}
+
+    def job_setting(self, model_setting: Callable[[str], str | None]) -> str | None:
+        """The setting of the model it evaluates."""
+        return model_setting(self.model_id)
+
     @classmethod
     def from_dict(cls, data: Any) -> EvalJobSpec:
-        data = _object(data, "", ("model_id", "evaluators"))
-        return cls(_string(data.get("model_id"), "model_id"), _calls(data.get("evaluators"), "evaluators"))
+        data = json_object(data, "", ("model_id", "evaluators"))
+        return cls(json_string(data.get("model_id"), "model_id"), _calls(data.get("evaluators"), "evaluators"))
 
 
 # Grid keys: TrainSpec fields (not seed: seeds are their own list; not reg: its fields are reg.FIELD; of speed only
@@ -232,17 +213,49 @@ class SweepSpec:
     def spec_hash(self) -> str:
         return spec_hash(self.to_dict())
 
+    def label(self) -> Label:
+        """'small_cnn mnist-5k e1: reg.alpha 0.1|1 x reg.threshold 0.2|0.8, 2 seeds, by gaussian'"""
+        base = self.base
+        grid = " x ".join(f"{key} {'|'.join(map(_short, values))}" for key, values in self.grid.items())
+        seeds = f"seed {self.seeds[0]}" if len(self.seeds) == 1 else f"{len(self.seeds)} seeds"
+        return Label(f"{base.arch} {base.dataset} e{base.epochs}: {grid}, {seeds}, by {self.select_by}")
+
+    def datasets(self) -> dict[str, str]:
+        """Dataset name -> the field of a sweep request that names it: spec.FIELD for the base's, grid.KEY for the
+        names a grid gives (read from the grid as given: its values' types are validate()'s to check)."""
+        read = {name: f"spec.{field}" for name, field in self.base.datasets_read().items()}
+        if self.base.reg.dataset is not None:  # the grid may turn the regularizer on (reg.alpha)
+            read.setdefault(self.base.reg.dataset, "spec.reg.dataset")
+        for key in ("dataset", "reg.dataset"):
+            read.update({name: f"grid.{key}" for name in self.grid.get(key, []) if isinstance(name, str)})
+        return read
+
+    def job_setting(self, model_setting: Callable[[str], str | None]) -> str | None:
+        """None: a sweep spans settings."""
+        return None
+
+    def plan(self) -> SweepSpec:
+        """What the parent job trains and evaluates: itself."""
+        return self
+
+    def pinned(self) -> SweepSpec:
+        return self
+
     @classmethod
     def from_dict(cls, data: Any) -> SweepSpec:
         # source_seed is derived (seeds, evaluators): stored for readers, read back from what it is derived from
-        data = _object(data, "", ("base", "grid", "seeds", "evaluators", "select_by", "min_r0_u0", "source_seed"))
+        data = json_object(data, "", ("base", "grid", "seeds", "evaluators", "select_by", "min_r0_u0", "source_seed"))
         base = TrainSpec.from_dict(data.get("base") or {}) if isinstance(data.get("base"), dict | None) else None
         if base is None:
             raise SpecError("base", f"must be an object of TrainSpec fields, got {show(data.get('base'))}")
-        return cls(base=base, grid=_grid(data.get("grid")), seeds=_seeds(data.get("seeds", [0])),
+        return cls(base=base, grid=_grid(data.get("grid")), seeds=seed_list(data.get("seeds", [0])),
                    evaluators=_calls(data.get("evaluators"), "evaluators"),
-                   select_by=_string(data.get("select_by"), "select_by"),
-                   min_r0_u0=_fraction(data.get("min_r0_u0", 0.9), "min_r0_u0"))  # fmt: skip
+                   select_by=json_string(data.get("select_by"), "select_by"),
+                   min_r0_u0=fraction(data.get("min_r0_u0", 0.9), "min_r0_u0"))  # fmt: skip
+
+
+def _short(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _grid(data: Any) -> dict[str, list[Any]]:
@@ -254,50 +267,19 @@ def _grid(data: Any) -> dict[str, list[Any]]:
         require(key in GRID_KEYS, f"grid.{key}", "unknown grid key",
                 "use TrainSpec fields (lr, epochs, ...) or reg.FIELD (reg.alpha, reg.threshold, ...); seeds go in "
                 "`seeds`")  # fmt: skip
-        _list(values, f"grid.{key}", MAX_GRID_VALUES)
+        json_list(values, f"grid.{key}", MAX_GRID_VALUES)
     return {key: list(values) for key, values in grid.items()}
 
 
-def _seeds(data: Any) -> tuple[int, ...]:
-    seeds = _list(data, "seeds", MAX_SEEDS)
-    for i, seed in enumerate(seeds):
-        ok = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < SEED_MAX
-        require(ok, f"seeds.{i}", f"must be an integer in [0, {SEED_MAX - 1}], got {show(seed)}")
-    require(len(set(seeds)) == len(seeds), "seeds", f"seeds repeat: {show(seeds)}")
-    return tuple(seeds)
-
-
-def _fraction(value: Any, field: str) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1
-    require(ok, field, f"must be a number in (0, 1], got {show(value)}")
-    return float(value)
-
-
 def build_sweep(base: TrainSpec, grid: Any, seeds: Any, evaluators: list[Any], select_by: str | None,
-                min_r0_u0: Any = 0.9) -> SweepSpec:  # fmt: skip
-    """A checked SweepSpec from a request's parts: a transfer attack without a source attacks with the source
-    model the sweep trains; select_by defaults to the first curve evaluator."""
+                min_r0_u0: Any = 0.9, check: bool = True) -> SweepSpec:  # fmt: skip
+    """A SweepSpec from a request's parts, its types checked and, with `check`, its meaning (validate(), which
+    needs the datasets it names on disk): a transfer attack without a source attacks with the source model the
+    sweep trains; select_by defaults to the first curve evaluator."""
     calls = _calls(evaluators, "evaluators")
     calls = tuple(c.with_source(SWEEP_SOURCE) if c.spec.sourced and c.source is None else c for c in calls)
     curves = [c.name for c in calls if c.spec.kind == "curve"]
     chosen = select_by if select_by is not None else (curves[0] if curves else "")
-    sweep = SweepSpec(base=base, grid=_grid(grid), seeds=_seeds(seeds), evaluators=calls, select_by=chosen,
-                      min_r0_u0=_fraction(min_r0_u0, "min_r0_u0"))  # fmt: skip
-    return sweep.validate()
-
-
-JobSpec = TrainSpec | EvalJobSpec | SweepSpec
-
-
-def read_spec(kind: str, data: dict[str, Any]) -> Any:
-    """A stored job spec read back as its typed object (the worker, the sweep and retry read specs this way)."""
-    from sthlib.reproduce.protocols import ReportSpec  # it plans with SweepSpec: imported here, not at the top
-
-    readers: dict[str, Callable[[Any], Any]] = {
-        "train": TrainSpec.from_dict,
-        "evaluate": EvalJobSpec.from_dict,
-        "sweep": SweepSpec.from_dict,
-        "report": ReportSpec.from_dict,
-    }
-    require(kind in readers, "kind", f"unknown job kind {kind!r}", f"choose one of {', '.join(readers)}")
-    return readers[kind](data)
+    sweep = SweepSpec(base=base, grid=_grid(grid), seeds=seed_list(seeds), evaluators=calls, select_by=chosen,
+                      min_r0_u0=fraction(min_r0_u0, "min_r0_u0"))  # fmt: skip
+    return sweep.validate() if check else sweep

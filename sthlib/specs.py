@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, NamedTuple, get_args
 
 from pydantic import Field
 
@@ -241,6 +242,27 @@ class TrainSpec:
         words.append(f"e{self.epochs}")
         return " ".join(words)
 
+    def datasets_read(self) -> dict[str, str]:
+        """The datasets this training reads, each with the field that names it: the task's, and the regularizer's
+        images when they come from another dataset."""
+        read = {self.dataset: "dataset"}
+        if self.reg.enabled and self.reg.dataset is not None:
+            read.setdefault(self.reg.dataset, "reg.dataset")
+        return read
+
+    # What every job kind's spec answers (sthlib.jobkinds.JobSpec)
+
+    def label(self) -> Label:
+        return Label(f"{self.setting_label()} seed {self.seed}")
+
+    def datasets(self) -> dict[str, str]:
+        """Dataset name -> the field of a training request (spec.FIELD) that names it."""
+        return {name: f"spec.{field}" for name, field in self.datasets_read().items()}
+
+    def job_setting(self, model_setting: Callable[[str], str | None]) -> str | None:
+        """The setting a job of this spec belongs to: its own."""
+        return self.setting_hash()
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
@@ -256,6 +278,13 @@ class TrainSpec:
     def replace(self, **changes: Any) -> TrainSpec:
         """A checked copy with changes; keys 'reg.FIELD' and 'speed.FIELD' change the nested specs."""
         return TrainSpec.from_dict(merge(self.to_dict(), nest_dotted(changes)))
+
+
+class Label(NamedTuple):
+    """A job in a few words (GET /v1/jobs' label): `text`, after the name of `model_id` when it evaluates one."""
+
+    text: str
+    model_id: str | None = None
 
 
 # The paper's (classification dataset, regularization dataset) -> (alpha, Th) table (PAPER.md section 1).

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
+from sthlib.jobkinds import WORKER_KINDS
 from store.models import DeviceKind, Job, JobKind, JobLog, JobStatus, utcnow
-from store.queue import WORKER_KINDS, next_job
+from store.queue import next_job
 from store.settings import wake_queue
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,10 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from sthlib.jobkinds import PARENT_KINDS as PARENT_KINDS  # re-exported: the job kinds are sthlib.jobkinds'
+from sthlib.jobkinds import JobKind as JobKind
+from sthlib.specs import TrainSpec
+from sthlib.validation import SpecError
 from sthlib.validation import json_safe as json_safe  # re-exported: the store and the API use store.models.json_safe
 
 
@@ -33,21 +37,6 @@ class Base(DeclarativeBase):
 class Role(enum.StrEnum):
     member = "member"
     admin = "admin"
-
-
-class JobKind(enum.StrEnum):
-    train = "train"
-    evaluate = "evaluate"
-    sweep = "sweep"
-    report = "report"  # a sweep of one protocol whose end writes a reproduction report
-
-    @property
-    def parent(self) -> bool:
-        """A job that owns children and that no worker runs (it advances when they end)."""
-        return self in PARENT_KINDS
-
-
-PARENT_KINDS = (JobKind.sweep, JobKind.report)
 
 
 class JobStatus(enum.StrEnum):
@@ -224,6 +213,14 @@ class Model(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     owner: Mapped[User] = relationship(lazy="joined")
     blob: Mapped[Blob] = relationship(lazy="joined")
+
+    def train_spec(self) -> TrainSpec | None:
+        """The training spec, typed; None when it has none, or only one that is no TrainSpec (an upload stored
+        before uploads were read as TrainSpecs)."""
+        try:
+            return TrainSpec.from_dict(self.spec) if self.spec else None
+        except SpecError:
+            return None
 
 
 class EvalResult(Base):

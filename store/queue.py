@@ -21,12 +21,12 @@ from typing import Any
 from sqlalchemy import Select, and_, case, literal, or_, select
 from sqlalchemy.orm import Session, lazyload
 
-from store.models import PARENT_KINDS, DeviceKind, Job, JobKind, JobStatus, aware, utcnow
+from sthlib.jobkinds import PARENT_KINDS
+from store.models import DeviceKind, Job, JobKind, JobStatus, aware, utcnow
 from store.workers import Liveness
 
 WINDOW = timedelta(hours=24)  # device time is counted over this window
 PRIORITY_MIN, PRIORITY_MAX = -100, 100  # what an admin may set
-WORKER_KINDS = frozenset({JobKind.train, JobKind.evaluate})  # a sweep has no runner: it is never claimed
 
 
 def device_seconds(session: Session, now: datetime | None = None) -> dict[str, float]:

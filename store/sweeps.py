@@ -1,12 +1,14 @@
-"""Sweeps, planned and advanced in one place: a parent job that owns trainings and evaluations (sthlib.jobspecs.
-SweepSpec says which). No worker runs the sweep itself (one blocked on its children would starve a one-GPU server);
-it advances whenever one of its children ends, and the reconciler advances every running sweep, so a worker that
-died between a child's end and the advance delays a sweep but cannot stall it.
+"""Parent jobs (sweeps and reports), planned and advanced in one place: a parent owns trainings and evaluations
+(its spec's plan(), a sthlib.jobspecs.SweepSpec, says which). No worker runs the parent itself (one blocked on its
+children would starve a one-GPU server); it advances whenever one of its children ends, and the reconciler
+advances every running parent, so a worker that died between a child's end and the advance delays a parent but
+cannot stall it.
 
 Advancing is idempotent: each trained model gets one evaluation (the parent row is locked while children are
-added), and the summary is written once, when every child has succeeded. When transfer_fgsm names no source model
-the sweep trains one more, unregularized model (seed `source_seed`); it is not evaluated itself, and the
-evaluations, which attack with it, are queued once it is trained.
+added), and the parent's ending (ENDINGS: a sweep's selection, a report's report) is written once, when every
+child has succeeded. When transfer_fgsm names no source model the sweep trains one more, unregularized model (seed
+`source_seed`); it is not evaluated itself, and the evaluations, which attack with it, are queued once it is
+trained.
 """
 
 from __future__ import annotations
@@ -14,41 +16,42 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
+from sthlib import sweep_summary
 from sthlib.evalspecs import SWEEP_SOURCE, SourceRef
-from sthlib.evaluate.metrics import normalized_auc, r0_u0, select_by_auc
+from sthlib.evaluate.metrics import normalized_auc
 from sthlib.evaluate.results import RobustnessCurve
+from sthlib.jobkinds import PARENT_KINDS, ParentSpec, read_parent_spec
 from sthlib.jobspecs import EvalJobSpec, SweepSpec
-from sthlib.reproduce.protocols import ReportSpec
 from sthlib.specs import TrainSpec
+from sthlib.sweep_summary import SweptModel
 from store import reports
 from store.jobs import log_line, transition
-from store.models import PARENT_KINDS, DeviceKind, EvalResult, Job, JobKind, JobStatus, Model
+from store.models import DeviceKind, EvalResult, Job, JobKind, JobStatus, Model
 
 log = logging.getLogger(__name__)
 
 
 def plan_of(parent: Job) -> SweepSpec:
-    """What a parent job trains and evaluates: a sweep's own spec, or the sweep of a report's protocol."""
-    if parent.kind is JobKind.report:
-        return ReportSpec.from_dict(parent.spec).sweep()
-    return SweepSpec.from_dict(parent.spec)
+    """What a parent job trains and evaluates: a sweep's own spec, or the sweep pinned in a report's."""
+    return read_parent_spec(parent.kind.value, parent.spec).plan()
 
 
-def create(session: Session, owner_id: str, sweep: SweepSpec, idempotency_key: str | None,
-           report: ReportSpec | None = None, device: DeviceKind = DeviceKind.any) -> tuple[Job, list[Job]]:  # fmt: skip
-    """The sweep's job (running: no worker runs it) and its queued trainings, committed; the caller enqueues them.
-    With `report`, the parent is a report job that plans `sweep` (its protocol's) and ends with the report. Every
-    child asks for the `device` kind the parent asked for."""
-    stored = replace(report, planned=sweep) if report is not None else sweep  # the report's plan pinned
-    parent = Job(kind=JobKind.report if report is not None else JobKind.sweep, owner_id=owner_id,
-                 spec=stored.to_dict(), spec_hash=stored.spec_hash(), idempotency_key=idempotency_key,
-                 device_kind=device)  # fmt: skip
+def create(session: Session, owner_id: str, kind: JobKind, spec: ParentSpec, idempotency_key: str | None,
+           device: DeviceKind = DeviceKind.any) -> tuple[Job, list[Job]]:  # fmt: skip
+    """The parent job of `kind` (running: no worker runs it), storing `spec` with its plan pinned, and the queued
+    trainings of its plan, committed; the caller enqueues them. Every child asks for the `device` kind the parent
+    asked for."""
+    stored = spec.pinned()  # a report's plan is pinned: a protocol changed later does not change what it waits for
+    sweep = stored.plan()
+    parent = Job(kind=kind, owner_id=owner_id, spec=stored.to_dict(), spec_hash=stored.spec_hash(),
+                 idempotency_key=idempotency_key, device_kind=device)  # fmt: skip
     session.add(parent)
     session.flush()
     trainings = sweep.trainings()
@@ -67,9 +70,20 @@ def create(session: Session, owner_id: str, sweep: SweepSpec, idempotency_key: s
     return parent, jobs
 
 
+@dataclass(frozen=True)
+class Children:
+    """A parent's ended children, read back: its evaluated trainings (not the transfer source) with their specs,
+    the models by training job id, the evaluation of each model by model id, and the transfer source model."""
+
+    trains: list[tuple[Job, TrainSpec]]
+    models: dict[str | None, Model]
+    evals: dict[str, Job]
+    source: Model | None
+
+
 def advance(session: Session, sweep_id: str) -> list[Job]:
     """Add an evaluation for each newly trained model (returned: the caller commits, then enqueues them); end the
-    sweep when all children have ended."""
+    parent with its kind's ENDINGS entry when all children have succeeded, or fail it when one did not."""
     locked = select(Job).where(Job.id == sweep_id).options(lazyload(Job.owner)).with_for_update()  # no outer join
     parent = session.scalars(locked).one_or_none()
     if parent is None or not parent.kind.parent or parent.status.finished:
@@ -109,28 +123,43 @@ def advance(session: Session, sweep_id: str) -> list[Job]:
     total = len(trains) + len(subjects)
     phase = "train" if any(t.status is not JobStatus.succeeded for t in trains) else "evaluate"
     parent.progress = {"phase": phase, "fraction": round(done / total, 4), "done": done, "jobs": total}
-    if done == total and parent.kind is JobKind.report:
-        try:
-            result = reports.write(session, parent, sweep, [(t, specs[t.id]) for t in subjects], models, evals)
-        except Exception as e:  # a report that cannot be written fails once, with the reason, not at every advance
-            log.exception("report %s could not be written", parent.id)
-            message = f"the report could not be written: {type(e).__name__}: {e}"
-            log_line(session, parent.id, message, level="error")
-            transition(session, parent, JobStatus.failed, error_code="ReportFailed", error_message=message)
-            return queued
-        result["source_model"] = source.id if source is not None else None
-        log_line(session, parent.id, f"report written: {result['summary_line']}")
-        transition(session, parent, JobStatus.succeeded, result=result)
-    elif done == total:
-        result = summarize(session, sweep, [(t, specs[t.id]) for t in subjects], models, evals)
-        result["source_model"] = source.id if source is not None else None
-        chosen = result["selected"]
-        nothing = f"nothing: no setting keeps R0/U0 >= {result['min_r0_u0']}"
-        log_line(session, parent.id, "selected " + (json.dumps(chosen["values"]) if chosen else nothing))
-        for warning in result["warnings"]:
-            log_line(session, parent.id, warning, level="warning")
-        transition(session, parent, JobStatus.succeeded, result=result)
+    if done == total:
+        ENDINGS[parent.kind](session, parent, sweep, Children([(t, specs[t.id]) for t in subjects], models, evals,
+                                                              source))  # fmt: skip
     return queued
+
+
+def _end_sweep(session: Session, parent: Job, sweep: SweepSpec, children: Children) -> None:
+    """The selection: the table of settings, the one selected, the warnings."""
+    result = summarize(session, sweep, children.trains, children.models, children.evals)
+    result["source_model"] = children.source.id if children.source is not None else None
+    chosen = result["selected"]
+    nothing = f"nothing: no setting keeps R0/U0 >= {result['min_r0_u0']}"
+    log_line(session, parent.id, "selected " + (json.dumps(chosen["values"]) if chosen else nothing))
+    for warning in result["warnings"]:
+        log_line(session, parent.id, warning, level="warning")
+    transition(session, parent, JobStatus.succeeded, result=result)
+
+
+def _end_report(session: Session, parent: Job, sweep: SweepSpec, children: Children) -> None:
+    """The reproduction report (store.reports); one that cannot be written fails once, with the reason, instead of
+    failing again at every advance."""
+    try:
+        result = reports.write(session, parent, sweep, children.trains, children.models, children.evals)
+    except Exception as e:
+        log.exception("report %s could not be written", parent.id)
+        message = f"the report could not be written: {type(e).__name__}: {e}"
+        log_line(session, parent.id, message, level="error")
+        transition(session, parent, JobStatus.failed, error_code="ReportFailed", error_message=message)
+        return
+    result["source_model"] = children.source.id if children.source is not None else None
+    log_line(session, parent.id, f"report written: {result['summary_line']}")
+    transition(session, parent, JobStatus.succeeded, result=result)
+
+
+Ending = Callable[[Session, Job, SweepSpec, Children], None]
+# What each parent kind writes when all its children have succeeded (tests/test_jobkinds.py: one per parent kind)
+ENDINGS: dict[JobKind, Ending] = {JobKind.sweep: _end_sweep, JobKind.report: _end_report}
 
 
 def _fail(session: Session, sweep: Job, children: list[Job], culprit: Job) -> None:
@@ -154,63 +183,20 @@ def _value(spec: TrainSpec, key: str) -> Any:
 
 def summarize(session: Session, sweep: SweepSpec, trains: list[tuple[Job, TrainSpec]],
               models: dict[str | None, Model], evals: dict[str, Job]) -> dict[str, Any]:  # fmt: skip
-    """Per setting (mean over seeds): clean test accuracy R0, R0/U0 against the baseline, normalized AUC of the
-    `select_by` curves; then PAPER.md's rule: the largest AUC among settings with R0/U0 >= min_r0_u0."""
-    select_by, minimum = sweep.select_by, sweep.min_r0_u0
-    rows: dict[str, dict[str, Any]] = {}
+    """The stored models and their `select_by` curves, summarized by sthlib.sweep_summary (table, selection,
+    warnings)."""
+    swept = []
     for train, spec in trains:
         model = models[train.id]
-        baseline = not spec.reg.enabled
-        values = {} if baseline else {key: _value(spec, key) for key in sweep.grid}
         results = session.scalars(select(EvalResult).where(EvalResult.job_id == evals[model.id].id,
-                                                           EvalResult.evaluator == select_by,
+                                                           EvalResult.evaluator == sweep.select_by,
                                                            EvalResult.kind == "curve"))  # fmt: skip
         aucs = [normalized_auc(RobustnessCurve.from_dict(r.data)) for r in results]
-        row = rows.setdefault(json.dumps(values, sort_keys=True),
-                              {"values": values, "baseline": baseline, "models": [], "r0": [], "auc": []})  # fmt: skip
-        row["models"].append(model.id)
-        row["r0"].append(float(model.metrics["test_acc"]))
-        row["auc"].append(statistics.fmean(aucs))
-    table = []
-    for row in rows.values():
-        table.append({**row, "r0": statistics.fmean(row["r0"]), "auc": statistics.fmean(row["auc"]),
-                      "r0_per_seed": row["r0"], "auc_per_seed": row["auc"]})  # fmt: skip
-    (base,) = [row for row in table if row["baseline"]]
-    u0 = base["r0"]
-    settings = [row for row in table if not row["baseline"]]
-    for row in [*settings, base]:
-        row["r0_u0"] = r0_u0(row["r0"], u0)
-        row["eligible"] = row["r0_u0"] >= minimum
-    picked = select_by_auc([(str(i), r["r0"], r["auc"]) for i, r in enumerate(settings)], u0, minimum)
-    selected = None if picked is None else settings[int(picked)]
-    warnings = []
-    if selected is not None and selected["auc"] <= base["auc"]:
-        warnings.append(f"the selected setting is not more robust than the baseline: {select_by} AUC "
-                        f"{selected['auc']:.3f} vs {base['auc']:.3f} (means over seeds)")  # fmt: skip
-    still_learning = [m for m in (models[t.id] for t, spec in trains if not spec.reg.enabled) if _still_learning(m)]
-    if still_learning:
-        gains = ", ".join(f"{_last_gain(m):+.3f}" for m in still_learning)
-        warnings.append(f"the baseline looks undertrained: {len(still_learning)} of its {len(base['models'])} "
-                        f"model(s) kept their last epoch and gained {gains} validation accuracy in it; U0 = {u0:.3f}. "
-                        "Train longer (epochs) before reading R0/U0 and the selection")  # fmt: skip
-    return {"select_by": select_by, "min_r0_u0": minimum, "u0": u0, "baseline": base, "settings": settings,
-            "selected": selected, "warnings": warnings}  # fmt: skip
-
-
-UNDERTRAINED_GAIN = 0.01  # validation accuracy gained in the last epoch, kept as the best: still learning
-
-
-def _last_gain(model: Model) -> float:
-    history = model.history or []
-    return float(history[-1]["valid_acc"] - history[-2]["valid_acc"]) if len(history) >= 2 else 0.0
-
-
-def _still_learning(model: Model | None) -> bool:
-    """The model kept its last epoch, and that epoch raised validation accuracy by at least UNDERTRAINED_GAIN."""
-    history = (model.history if model is not None else None) or []
-    if len(history) < 2 or model is None:
-        return False
-    return bool(model.metrics.get("epoch") == history[-1].get("epoch") and _last_gain(model) >= UNDERTRAINED_GAIN)
+        baseline = not spec.reg.enabled
+        swept.append(SweptModel(model.id, {} if baseline else {key: _value(spec, key) for key in sweep.grid},
+                                baseline, float(model.metrics["test_acc"]), statistics.fmean(aucs),
+                                list(model.history or []), model.metrics.get("epoch")))  # fmt: skip
+    return sweep_summary.summarize(sweep, swept)
 
 
 def running_sweeps(session: Session) -> list[str]:

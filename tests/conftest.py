@@ -20,6 +20,30 @@ def mnist5k_train():
     return load_dataset("mnist-5k", "train")
 
 
+TINY = {"epochs": 1, "train_limit": 300, "test_limit": 100, "reg.n_images": 100}  # seconds on 2 CPU cores
+
+
+@pytest.fixture(scope="session")
+def tiny_spec():
+    """The smoke preset cut to a training of a few seconds (it learns little: for plumbing, not for numbers)."""
+    from sthlib.specs import preset
+
+    return preset("smoke", **TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_spec, tmp_path_factory):
+    """One tiny trained model for the whole session (its best checkpoint's path): tests that need a trained model
+    share it, unless training is what they test."""
+    from sthlib.train import Trainer
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny.safetensors"
+    trainer = Trainer(tiny_spec)
+    trainer.fit()
+    trainer.save_best(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """A fresh PostgreSQL database for this test session (dropped afterwards)."""

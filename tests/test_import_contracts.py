@@ -20,17 +20,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("sthlib", "store", "api", "worker", "cli", "migrations")
+PACKAGES = ("sthlib", "store", "broker", "api", "worker", "cli", "migrations")
 SERVICES = ("fastapi", "starlette", "sqlalchemy", "alembic", "celery", "psycopg", "redis", "kombu", "httpx", "uvicorn")
 
 # (package, forbidden modules (a name covers its submodules), why)
 CONTRACTS = {
     "sthlib is a library: no web, database or queue stack, no service package": (
-        "sthlib", (*SERVICES, "api", "store", "worker", "cli", "migrations")),
+        "sthlib", (*SERVICES, "api", "store", "broker", "worker", "cli", "migrations")),
+    "the broker's sender and reader serve the API and the worker, knowing neither (nor torch)": (
+        "broker", ("api", "worker", "cli", "migrations", "torch", "torchvision", "foolbox", "fastapi", "sqlalchemy")),
     "the API only sends task names to the worker": ("api", ("worker",)),
     "the worker does not import the API": ("worker", ("api",)),
     "store is below the services (and finds migrations/ by location, never by import)": (
-        "store", ("api", "worker", "cli", "fastapi", "celery", "migrations")),
+        "store", ("api", "worker", "broker", "cli", "fastapi", "celery", "migrations")),
 }  # fmt: skip
 
 

@@ -1,5 +1,7 @@
-"""The Celery app: one worker per GPU (CUDA_VISIBLE_DEVICES), pool solo, prefetch 1, late acks, reject on
-worker lost, so a job whose worker dies goes back to the broker and resumes from its last epoch checkpoint.
+"""The Celery app: one worker per GPU (CUDA_VISIBLE_DEVICES), pool solo, prefetch 1, late acks. A message only
+wakes a worker, which claims the next job of the queue's order from the database (worker.tasks.run_job); a job
+whose worker dies stays running in the database, and once its heartbeat is late a woken worker claims it again and
+resumes it from its last epoch checkpoint (the reconciler sends the wake-up).
 
     sth worker --gpus all     # or by hand: CUDA_VISIBLE_DEVICES=0 celery -A worker.app worker --pool solo \
                               #   --queues sth,sth.gpu --hostname gpu0@%h
@@ -113,19 +115,16 @@ def _stopped(sender: object = None, **_: object) -> None:
         unregister(settings.database_url, hostname)
 
 
-def _send(job_id: str, queue: str) -> None:
-    run_job_task.apply_async(args=[job_id], queue=queue)
-
-
 def reconcile_once(restarted_worker: str | None = None) -> None:
-    from worker.broker import waiting_job_ids
+    from broker.waiting import waiting_job_ids
     from worker.reconcile import requeue_orphans
     from worker.scratch import remove_orphans
+    from worker.tasks import advance_sweep, send
 
     try:
         remove_orphans()
         waiting = {queue: waiting_job_ids(settings.broker_url, queue) for queue in WAKE_QUEUES}
-        sent = requeue_orphans(settings.database_url, _send,
+        sent = requeue_orphans(settings.database_url, send,
                                waiting=None if None in waiting.values() else waiting,  # type: ignore[arg-type]
                                heartbeat_timeout_s=settings.heartbeat_timeout_s,
                                restarted_worker=restarted_worker)  # fmt: skip
@@ -136,7 +135,6 @@ def reconcile_once(restarted_worker: str | None = None) -> None:
         log.info("reconciler re-sent %d job(s)", sent)
     from store.db import session_scope
     from store.sweeps import running_sweeps
-    from worker.tasks import advance_sweep
 
     try:
         with session_scope(settings.database_url) as session:

@@ -1,4 +1,5 @@
-"""What a running job can do with the database: report progress, log, notice cancellation, keep a heartbeat."""
+"""What a running job can do with the database: report progress, log, notice cancellation, keep a heartbeat, fetch
+the uploaded datasets it reads."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session
 
+from sthlib.data import uploaded_names, uploads_dir
+from store.datasets import materialize
 from store.db import session_scope
 from store.jobs import log_line
 from store.models import Job, utcnow
@@ -86,6 +89,13 @@ class JobContext:
             job = session.scalars(select(Job).where(self._mine())).first()
             if job is not None:
                 job.progress = {**job.progress, **fields}
+
+    def fetch_uploads(self, names: list[str]) -> None:
+        """Put the uploaded datasets (upload:NAME) among `names` on this machine's disk, verified, from the
+        database; other names are built-in datasets, found on disk when loaded."""
+        with self.session() as session:
+            for name in uploaded_names(names):
+                materialize(session, name, uploads_dir())
 
     def log(self, message: str, level: str = "info") -> None:
         log.info("job %s: %s", self.job_id, message)

@@ -26,6 +26,7 @@ def load_stored_model(ctx: JobContext, model_id: str, folder: Path) -> LoadedMod
             raise ValueError(f"model {model_id} no longer exists")
         path.write_bytes(read_blob(session, model.blob_id))
         name, dataset = model.name, model.dataset
+    ctx.fetch_uploads([dataset])  # the test images it is evaluated on
     loaded = load_classifier(path, device=ctx.device, name=name)
     return LoadedModel(loaded.classifier, loaded.spec, dataset, loaded.color)
 

@@ -1,22 +1,21 @@
 """Runs one job from the database: claim the next one by the queue's order (a message only wakes the worker), read
-its typed spec, run it with the runner of its kind, record how it ended; a sweep's child that ends advances its
-sweep."""
+its typed spec (sthlib.jobkinds), fetch the uploaded datasets it reads, run it with the runner of its kind
+(RUNNERS), record how it ended; a child of a sweep or report that ends advances its parent."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
-from sthlib.data import uploaded_names, uploads_dir
-from sthlib.jobspecs import EvalJobSpec, JobSpec, read_spec
-from sthlib.specs import TrainSpec
+from broker.sender import JobQueue
+from sthlib.jobkinds import JobSpec, read_spec
 from sthlib.train import TrainingStopped, resolve_device
 from store import sweeps
-from store.datasets import materialize
 from store.db import session_scope
 from store.jobs import Send, claim_next, enqueue, transition
-from store.models import Job, JobKind, JobStatus, Model
+from store.models import Job, JobKind, JobStatus
 from store.settings import get_settings
 from worker.context import JobCancelled, JobContext
 from worker.evaluate import run_evaluation
@@ -24,21 +23,26 @@ from worker.train import run_train
 
 log = logging.getLogger(__name__)
 
-# What a worker runs, by job kind. A sweep has no runner: it advances when its children end (store.sweeps).
+# The runner of each kind a worker runs (tests/test_jobkinds.py: exactly sthlib.jobkinds.WORKER_KINDS). The parent
+# kinds have none: they advance when their children end (store.sweeps).
 RUNNERS: dict[JobKind, Callable[[JobContext, Any], None]] = {
     JobKind.train: run_train,
     JobKind.evaluate: run_evaluation,
 }
 
 
-def send_job(job_id: str, queue: str) -> None:
-    from worker.app import run_job_task
+@cache
+def _queue() -> JobQueue:
+    return JobQueue(get_settings().broker_url)
 
-    run_job_task.apply_async(args=[job_id], queue=queue)
+
+def send(job_id: str, queue: str) -> None:
+    """A wake-up for job `job_id` on Celery queue `queue`, through the one sender (broker.sender)."""
+    _queue().send(job_id, queue)
 
 
-def advance_sweep(url: str, sweep_id: str, send: Send = send_job) -> None:
-    """Queue the evaluations a sweep can start now (store.sweeps.advance), then send them."""
+def advance_sweep(url: str, sweep_id: str, send: Send = send) -> None:
+    """Queue the evaluations a sweep or report can start now (store.sweeps.advance), then send them."""
     with session_scope(url) as session:
         queued = sweeps.advance(session, sweep_id)
         session.commit()
@@ -51,7 +55,7 @@ def run_job(woken_by: str, worker_name: str) -> None:
     settings = get_settings()
     url, device = settings.database_url, str(resolve_device())
     with session_scope(url) as session:
-        job = claim_next(session, worker_name, device, RUNNERS.keys(), settings.heartbeat_timeout_s)
+        job = claim_next(session, worker_name, device, heartbeat_timeout_s=settings.heartbeat_timeout_s)
         if job is None:
             log.info("woken by job %s's message: no job waits, message dropped", woken_by)
             return
@@ -82,16 +86,9 @@ def run_job(woken_by: str, worker_name: str) -> None:
 
 
 def fetch_uploaded_datasets(ctx: JobContext, spec: JobSpec) -> None:
-    """Put the uploaded datasets (upload:NAME) a job reads on this machine's disk, verified, from the database."""
-    with ctx.session() as session:
-        names: list[str | None] = []
-        if isinstance(spec, TrainSpec):
-            names = [spec.dataset, spec.reg.dataset]
-        elif isinstance(spec, EvalJobSpec):
-            model = session.get(Model, spec.model_id)
-            names = [model.dataset] if model is not None else []
-        for name in uploaded_names(names):
-            materialize(session, name, uploads_dir())
+    """Put the uploaded datasets (upload:NAME) a job's spec reads on this machine's disk, verified, from the database
+    (an evaluation fetches its model's when it loads the model: worker.evaluate)."""
+    ctx.fetch_uploads(list(spec.datasets()))
 
 
 def finish(ctx: JobContext, status: JobStatus, **fields: Any) -> bool:

@@ -13,10 +13,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, UserDep
+from api.deps import SessionDep, UserDep, get_model_or_404
 from api.errors import invalid, not_found, responses
 from api.inputs import Name
-from api.routes.models import get_model_or_404, typed_spec
 from sthlib.evaluate.aggregate import (
     HISTORY_INTERVAL,
     HISTORY_METRICS,
@@ -115,7 +114,7 @@ def _groups(session: Session, models: list[Model], found: dict[str, list[EvalRes
     unregularized twin of its setting (from every stored model of that setting, asked for or not)."""
     entries = []
     for key, group in _members([m for m in models if found.get(m.id)], group_by).items():
-        spec = typed_spec(group[0])
+        spec = group[0].train_spec()
         label = _group_label(group, group_by)
         accuracies = [a for a in map(_test_acc, group) if a is not None]
         r0 = t_interval(accuracies).to_dict() if accuracies else None
@@ -157,12 +156,12 @@ def _members(models: list[Model], group_by: str) -> dict[str, list[Model]]:
 
 
 def _group_label(group: list[Model], group_by: str) -> str:
-    spec = typed_spec(group[0])
+    spec = group[0].train_spec()
     return spec.setting_label() if spec and group_by == "setting" else group[0].name
 
 
 def _seed(model: Model) -> int | None:
-    spec = typed_spec(model)
+    spec = model.train_spec()
     return spec.seed if spec else None
 
 

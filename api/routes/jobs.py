@@ -1,4 +1,5 @@
-"""Jobs: submit training and evaluation jobs, list, inspect, cancel, retry, follow their logs."""
+"""Jobs: submit trainings, evaluations and sweeps (through api.submission), list, inspect, cancel, retry, follow
+their logs."""
 
 from __future__ import annotations
 
@@ -10,129 +11,50 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.deps import QueueDep, SessionDep, UserDep, require_owner
-from api.errors import ApiError, invalid, not_found, responses
+from api.deps import QueueDep, SessionDep, UserDep, get_job_or_404, require_owner
+from api.errors import invalid, responses
 from api.inputs import INT32_MAX, Name, check_name
 from api.job_labels import job_labels
-from api.queue import JobQueue
-from api.routes.workers import workers_now
+from api.job_views import JobId, job_public, model_ids_of, workers_now
 from api.schemas import (
     EvalJobCreate,
-    JobError,
     JobPage,
     JobPublic,
     LogLine,
     SweepCreate,
     TrainJobCreate,
 )
-from api.specs import eval_job_spec, recheck, sweep_spec, train_spec
-from sthlib.jobspecs import EvalJobSpec, SweepSpec, read_spec
-from sthlib.reproduce.protocols import ReportSpec
-from sthlib.specs import TrainSpec
-from store import sweeps
-from store.jobs import BrokerUnavailable, log_line, transition
-from store.jobs import enqueue as store_enqueue
-from store.models import DeviceKind, Job, JobKind, JobLog, JobStatus, Model, User
-from store.workers import Liveness
+from api.specs import eval_job_spec, sweep_spec, typed_train_spec
+from api.submission import submit
+from sthlib.jobkinds import read_spec
+from store.jobs import log_line, transition
+from store.models import Job, JobKind, JobLog, JobStatus, User
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["jobs"], responses=responses(401))
-JobId = Annotated[Name, Path(description="a job's id (GET /v1/jobs)")]
 PAGE_TOKEN_CHARS = 256  # a token this server issues (a timestamp and an id, JSON in base64) is about 110
 JSON = "application/json"
 RECONNECT_MS = 1000  # sent when the server drains: clients reconnect after this long
 
 
-def job_public(session: Session, job: Job, model_ids: dict[str, str] | None = None,
-               labels: dict[str, str] | None = None, workers: Liveness | None = None) -> JobPublic:  # fmt: skip
-    """`model_ids` (job id -> model id), `labels` (job id -> label) and `workers` (who is alive) let a list answer
-    from one query each instead of one per job."""
-    if model_ids is None:
-        model_ids = _model_ids(session, [job.id])
-    if labels is None:
-        labels = job_labels(session, [job])
-    waiting_for = None if job.status.finished else (workers or workers_now(session)).job_waits_for(job)
-    model_id = model_ids.get(job.id)
-    error = JobError(code=job.error_code, message=job.error_message) if job.error_code else None
-    return JobPublic(id=job.id, kind=job.kind, status=job.status, owner=job.owner.name, spec=job.spec,
-                     progress=job.progress, cancel_requested=job.cancel_requested, attempts=job.attempts,
-                     worker=job.worker, device=job.device, device_kind=job.device_kind, waiting_for=waiting_for,
-                     error=error, priority=job.priority, model_id=model_id,
-                     label=labels.get(job.id), parent_id=job.parent_id, setting=job.setting, result=job.result,
-                     created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)  # fmt: skip
-
-
-def _model_ids(session: Session, job_ids: list[str]) -> dict[str, str]:
-    rows = session.execute(select(Model.job_id, Model.id).where(Model.job_id.in_(job_ids)))
-    return {job_id: model_id for job_id, model_id in rows if job_id}
-
-
-def _same_submission(session: Session, user: User, idempotency_key: str | None, spec_hash: str) -> JobPublic | None:
-    """The job this idempotency key already made (None if none); 422 if the key was used for another spec."""
-    if not idempotency_key:
-        return None
-    existing = session.scalars(
-        select(Job).where(Job.owner_id == user.id, Job.idempotency_key == idempotency_key)
-    ).first()
-    if existing is not None and existing.spec_hash != spec_hash:
-        raise invalid("idempotency_key was used for a different job; use a new key", "idempotency_key")
-    return None if existing is None else job_public(session, existing)
-
-
-def _submit(session: Session, queue: QueueDep, user: User, spec: TrainSpec | EvalJobSpec,
-            idempotency_key: str | None, device: DeviceKind) -> JobPublic:  # fmt: skip
-    spec_hash = spec.spec_hash()
-    existing = _same_submission(session, user, idempotency_key, spec_hash)
-    if existing is not None:
-        return existing
-    setting: str | None
-    if isinstance(spec, TrainSpec):
-        kind, setting = JobKind.train, spec.setting_hash()
-    else:
-        model = session.get(Model, spec.model_id)
-        kind, setting = JobKind.evaluate, model.setting if model is not None else None
-    job = Job(kind=kind, owner_id=user.id, spec=spec.to_dict(), spec_hash=spec_hash, setting=setting,
-              idempotency_key=idempotency_key, device_kind=device)  # fmt: skip
-    session.add(job)
-    try:
-        session.commit()  # the database holds the job before the broker hears of it
-    except IntegrityError:  # a concurrent request with the same idempotency key committed first: that is the job
-        session.rollback()
-        existing = _same_submission(session, user, idempotency_key, spec_hash)
-        if existing is None:
-            raise
-        return existing
-    enqueue(session, queue, [job])
-    return job_public(session, job)
-
-
-def enqueue(session: Session, queue: JobQueue, jobs: list[Job], parent: Job | None = None) -> None:
-    """Send a submission's committed jobs; 503 (with the jobs taken back) when the broker cannot be reached."""
-    try:
-        store_enqueue(session, queue.send, jobs, parent, take_back=True)
-    except BrokerUnavailable as e:
-        raise ApiError(503, "broker_unavailable", f"the job queue cannot be reached ({e}); no job was created: "
-                       "retry in a moment", None) from None  # fmt: skip
-
-
 @router.post("/train-jobs", status_code=201)
 def create_train_job(body: TrainJobCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
     """Queue a training run: a preset changed by `spec` (validated before anything is queued)."""
-    spec = train_spec(session, body.preset, body.spec)
-    return _submit(session, queue, user, spec, body.idempotency_key, body.device)
+    spec = typed_train_spec(body.preset, body.spec)
+    return job_public(session, submit(session, queue, user, JobKind.train, spec, body.idempotency_key, body.device))
 
 
 @router.post("/eval-jobs", status_code=201, responses=responses(404))
 def create_eval_job(body: EvalJobCreate, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
     """Queue evaluators on a model (transfer_fgsm names its source model)."""
     spec = eval_job_spec(session, body)
-    return _submit(session, queue, user, spec, body.idempotency_key, body.device)
+    job = submit(session, queue, user, JobKind.evaluate, spec, body.idempotency_key, body.device)
+    return job_public(session, job)
 
 
 @router.post("/sweeps", status_code=201)
@@ -141,28 +63,8 @@ def create_sweep(body: SweepCreate, session: SessionDep, user: UserDep, queue: Q
     and select the most robust setting (by `select_by`'s area under the curve) whose clean accuracy keeps
     R0/U0 >= min_r0_u0 (PAPER.md). The sweep is a job that owns its children (GET /v1/jobs?parent_id=ID); its
     `result` holds the table and the selection. Every child spec is validated before anything is queued."""
-    return _submit_sweep(session, queue, user, sweep_spec(session, body), body.idempotency_key, body.device)
-
-
-def _submit_sweep(session: Session, queue: QueueDep, user: User, sweep: SweepSpec,
-                  idempotency_key: str | None, device: DeviceKind) -> JobPublic:  # fmt: skip
-    existing = _same_submission(session, user, idempotency_key, sweep.spec_hash())
-    if existing is not None:
-        return existing
-    parent, jobs = sweeps.create(session, user.id, sweep, idempotency_key, device=device)
-    enqueue(session, queue, jobs, parent=parent)
-    return job_public(session, parent)
-
-
-def submit_report(session: Session, queue: QueueDep, user: User, spec: ReportSpec, idempotency_key: str | None,
-                  device: DeviceKind = DeviceKind.any) -> JobPublic:  # fmt: skip
-    """A checked report: its parent job and its trainings, sent (the report's own spec is what it stores)."""
-    existing = _same_submission(session, user, idempotency_key, spec.spec_hash())
-    if existing is not None:
-        return existing
-    parent, jobs = sweeps.create(session, user.id, spec.sweep(), idempotency_key, report=spec, device=device)
-    enqueue(session, queue, jobs, parent=parent)
-    return job_public(session, parent)
+    job = submit(session, queue, user, JobKind.sweep, sweep_spec(body), body.idempotency_key, body.device)
+    return job_public(session, job)
 
 
 def _page_token(job: Job) -> str:
@@ -219,17 +121,10 @@ def _page(session: Session, status: JobStatus | None, kind: JobKind | None, owne
     jobs = list(session.scalars(query).unique())
     more = len(jobs) > page_size
     jobs = jobs[:page_size]
-    model_ids, labels = _model_ids(session, [j.id for j in jobs]), job_labels(session, jobs)
+    model_ids, labels = model_ids_of(session, [j.id for j in jobs]), job_labels(session, jobs)
     workers = workers_now(session) if any(not j.status.finished for j in jobs) else None
     return JobPage(items=[job_public(session, j, model_ids, labels, workers) for j in jobs],
                    next_page_token=_page_token(jobs[-1]) if more else None).model_dump_json().encode()  # fmt: skip
-
-
-def get_job_or_404(session: Session, job_id: str) -> Job:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise not_found("job", job_id)
-    return job
 
 
 @router.get("/jobs/{job_id}", responses=responses(404))
@@ -264,19 +159,14 @@ def _cancel(session: Session, job: Job) -> None:
 
 @router.post("/jobs/{job_id}/retry", status_code=201, responses=responses(403, 404))
 def retry_job(job_id: JobId, session: SessionDep, user: UserDep, queue: QueueDep) -> JobPublic:
-    """A new job with the same spec as a failed or cancelled one (asking for the same kind of device)."""
+    """A new job with the same spec as a failed or cancelled one (asking for the same kind of device); a sweep or
+    report gets new children."""
     job = get_job_or_404(session, job_id)
     require_owner(user, job.owner_id, "job")
     if job.status not in (JobStatus.failed, JobStatus.cancelled):
         raise invalid(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
-    stored = read_spec(job.kind.value, job.spec)
-    if isinstance(stored, ReportSpec):  # a new report from the same spec: new children
-        recheck(session, stored.sweep())
-        return submit_report(session, queue, user, stored, None, job.device_kind)
-    spec = recheck(session, stored)  # datasets, pairs and source models may be gone
-    if isinstance(spec, SweepSpec):  # a new sweep from the same spec: new children
-        return _submit_sweep(session, queue, user, spec, None, job.device_kind)
-    return _submit(session, queue, user, spec, None, job.device_kind)
+    spec = read_spec(job.kind.value, job.spec)  # checked again: datasets, pairs and source models may be gone
+    return job_public(session, submit(session, queue, user, job.kind, spec, None, job.device_kind))
 
 
 @router.get("/jobs/{job_id}/logs", responses=responses(404))

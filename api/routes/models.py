@@ -11,8 +11,8 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, UserDep, require_owner
-from api.errors import invalid, not_found, responses, too_large
+from api.deps import SessionDep, UserDep, get_model_or_404, require_owner
+from api.errors import invalid, responses, too_large
 from api.inputs import Name, Name128
 from api.schemas import ModelDetail, ModelPublic, ModelUpdate, ResultPublic, ResultSummary
 from api.specs import resolve_dataset
@@ -20,7 +20,6 @@ from api.uploads import file_size, inspect_safetensors, pieces, sthlib_metadata
 from sthlib.evaluate.metrics import normalized_auc
 from sthlib.evaluate.results import PerturbationSummary, RobustnessCurve
 from sthlib.specs import ARCHITECTURE_NAMES, TrainSpec
-from sthlib.validation import SpecError
 from store.blobs import put_blob, stream_blob
 from store.models import EvalResult, Job, Model, json_safe
 
@@ -29,17 +28,8 @@ ModelId = Annotated[Name, Path(description="a model's id (GET /v1/models)")]
 MAX_CLASSES = 100_000  # far above any classification task here; keeps num_classes in its Integer column
 
 
-def typed_spec(model: Model) -> TrainSpec | None:
-    """The model's training spec, typed; None when it has none, or only one that is no TrainSpec (an upload
-    stored before uploads were read as TrainSpecs)."""
-    try:
-        return TrainSpec.from_dict(model.spec) if model.spec else None
-    except SpecError:
-        return None
-
-
 def model_public(model: Model, sweep_id: str | None = None) -> ModelPublic:
-    spec = typed_spec(model)
+    spec = model.train_spec()
     return ModelPublic(id=model.id, name=model.name, owner=model.owner.name, origin=model.origin, job_id=model.job_id,
                        arch=model.arch, dataset=model.dataset, color=model.color, in_channels=model.in_channels,
                        num_classes=model.num_classes, input_scale=model.input_scale, metrics=model.metrics,
@@ -71,13 +61,6 @@ def result_summary(r: EvalResult) -> ResultSummary:
         headline = {"error": str(e)}
     return ResultSummary(id=r.id, evaluator=r.evaluator, label=r.label, kind=r.kind, job_id=r.job_id,
                          created_at=r.created_at, headline=json_safe(headline))  # fmt: skip
-
-
-def get_model_or_404(session: Session, model_id: str) -> Model:
-    model = session.get(Model, model_id)
-    if model is None:
-        raise not_found("model", model_id)
-    return model
 
 
 def result_public(r: EvalResult) -> ResultPublic:

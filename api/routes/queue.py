@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
-from api.deps import SessionDep, UserDep
+from api.deps import SessionDep, UserDep, get_job_or_404
 from api.errors import forbidden, invalid, responses
 from api.job_labels import job_labels
-from api.routes.jobs import JobId, get_job_or_404, job_public
-from api.routes.workers import workers_now
+from api.job_views import JobId, job_public, workers_now
 from api.schemas import JobPublic, JobUpdate, QueuePage, QueuePlace
 from store.jobs import log_line
 from store.models import PARENT_KINDS, Job, JobStatus, Role

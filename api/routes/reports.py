@@ -11,11 +11,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from api.deps import QueueDep, SessionDep, UserDep
+from api.deps import QueueDep, SessionDep, UserDep, get_job_or_404
 from api.errors import ApiError, not_found, responses
-from api.routes.jobs import get_job_or_404, submit_report
+from api.job_views import job_public
 from api.schemas import STRICT, Device, IdempotencyKey, JobPublic, Seeds, TrainChanges
-from api.specs import check_sweep, fetch_spec_datasets
+from api.submission import submit
 from sthlib.reproduce.protocols import PROTOCOLS, ReportSpec
 from store.blobs import read_blob
 from store.models import DeviceKind, Job, JobKind, JobStatus
@@ -46,10 +46,8 @@ def create_report(body: ReportCreate, session: SessionDep, user: UserDep, queue:
     """Queue a reproduction report: its trainings now, each model's evaluations once it is trained, the report
     when all have ended (GET /v1/reports/{id}). Everything is checked before anything is queued."""
     spec = ReportSpec.from_dict(body.model_dump(exclude={"idempotency_key", "device"}, exclude_none=True))
-    sweep = spec.sweep()  # SpecError at protocol, seeds.N or changes.FIELD: a 422 naming it
-    fetch_spec_datasets(session, [sweep.base])
-    check_sweep(session, sweep)
-    return submit_report(session, queue, user, spec, body.idempotency_key, body.device)
+    job = submit(session, queue, user, JobKind.report, spec, body.idempotency_key, body.device)
+    return job_public(session, job)
 
 
 ReportId = Annotated[str, Path(min_length=1, max_length=64)]

@@ -5,21 +5,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, UserDep
 from api.errors import responses
 from api.schemas import WorkerPublic
 from store.models import Worker, utcnow
 from store.settings import get_settings
-from store.workers import FORGET_AFTER, Liveness, is_alive, liveness, running_jobs
+from store.workers import FORGET_AFTER, is_alive, running_jobs
 
 router = APIRouter(prefix="/v1", tags=["workers"], responses=responses(401))
-
-
-def workers_now(session: Session) -> Liveness:
-    """Which kinds of worker are alive (seen within the API's STH_HEARTBEAT_TIMEOUT_S, as the workers use it)."""
-    return liveness(session, get_settings().heartbeat_timeout_s)
 
 
 @router.get("/workers")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -116,7 +117,7 @@ def register(source: type[DatasetSource]) -> type[DatasetSource]:
     return source
 
 
-def uploaded_names(names: list[str | None]) -> list[str]:
+def uploaded_names(names: Iterable[str | None]) -> list[str]:
     """The NAMEs of the ``upload:NAME`` datasets among dataset names (the service fetches these to disk first)."""
     return sorted({n.removeprefix(UPLOAD_PREFIX) for n in names if n and n.startswith(UPLOAD_PREFIX)})
 

@@ -5,11 +5,13 @@ Torch-free."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sthlib.jobspecs import EvaluatorCall, SweepSpec, _object, _seeds, _string, spec_hash
-from sthlib.specs import PRESETS, TrainSpec, merge
+from sthlib.jobspecs import EvaluatorCall, SweepSpec
+from sthlib.specjson import json_object, json_string, seed_list, spec_hash
+from sthlib.specs import PRESETS, Label, TrainSpec, merge
 from sthlib.validation import SpecError, show
 
 
@@ -153,7 +155,7 @@ class ReportSpec:
     planned: SweepSpec | None = None
 
     @property
-    def plan(self) -> Protocol:
+    def named_protocol(self) -> Protocol:
         return get_protocol(self.protocol, test_only_ok=True)
 
     def sweep(self) -> SweepSpec:
@@ -161,11 +163,27 @@ class ReportSpec:
         naming the field)."""
         if self.planned is not None:
             return self.planned
-        return self.plan.sweep(self.seeds, self.changes)
+        return self.named_protocol.sweep(self.seeds, self.changes)
 
     def pinned(self) -> ReportSpec:
         """This report with its plan pinned (what a report job stores)."""
         return replace(self, planned=self.sweep())
+
+    def plan(self) -> SweepSpec:
+        """What the parent job trains and evaluates: its protocol's one-setting sweep."""
+        return self.sweep()
+
+    def label(self) -> Label:
+        seeds = ",".join(map(str, self.seeds))
+        return Label(f"{self.protocol}: {self.sweep().base.setting_label()} vs alpha 0, seeds {seeds}")
+
+    def datasets(self) -> dict[str, str]:
+        """Its plan's (SweepSpec.datasets)."""
+        return self.sweep().datasets()
+
+    def job_setting(self, model_setting: Callable[[str], str | None]) -> str | None:
+        """None: a report spans its setting and the baseline."""
+        return None
 
     def validate(self) -> ReportSpec:
         self.sweep()
@@ -183,10 +201,10 @@ class ReportSpec:
 
     @classmethod
     def from_dict(cls, data: Any) -> ReportSpec:
-        data = _object(data, "", ("protocol", "seeds", "changes", "plan"))
-        name = _string(data.get("protocol"), "protocol")
+        data = json_object(data, "", ("protocol", "seeds", "changes", "plan"))
+        name = json_string(data.get("protocol"), "protocol")
         protocol = get_protocol(name, test_only_ok=True)
-        seeds = _seeds(data["seeds"]) if data.get("seeds") is not None else protocol.seeds
+        seeds = seed_list(data["seeds"]) if data.get("seeds") is not None else protocol.seeds
         changes = data.get("changes") or {}
         if not isinstance(changes, dict):
             raise SpecError("changes", f"must be an object (training spec fields), got {show(changes)}")

@@ -171,7 +171,7 @@ def test_a_bad_submission_names_its_field_and_queues_nothing(db_client, world, p
 
 
 def test_an_accepted_submission_is_stored_as_its_typed_spec(client):
-    from sthlib.jobspecs import read_spec
+    from sthlib.jobkinds import read_spec
     from sthlib.specs import preset
 
     response = client.post("/v1/train-jobs", headers=auth(client), json={**Q, "spec": {"epochs": 2.0}})

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sthlib.evalspecs import CORRUPTION_NAMES, EVAL_SPECS, SWEEP_SOURCE, SourceRef
-from sthlib.jobspecs import EvalJobSpec, EvaluatorCall, SweepSpec, build_sweep, read_spec
+from sthlib.jobkinds import read_spec
+from sthlib.jobspecs import EvalJobSpec, EvaluatorCall, SweepSpec, build_sweep
 from sthlib.specs import ARCHITECTURE_NAMES, AUGMENTS, INPUT_SCALES, LOSS_NAMES, REG_AUGMENTS, TrainSpec
 from sthlib.validation import SEED_MAX, SpecError
 from sthlib.variants import VARIANTS

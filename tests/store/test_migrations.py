@@ -29,7 +29,7 @@ def test_stored_specs_of_before_the_typed_specs_are_rewritten_and_read_back(data
     from sqlalchemy import text
 
     from sthlib.evalspecs import SWEEP_SOURCE, SourceRef
-    from sthlib.jobspecs import read_spec
+    from sthlib.jobkinds import read_spec
     from sthlib.specs import preset
     from store.db import session_scope
     from store.keys import create_user

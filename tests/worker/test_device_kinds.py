@@ -6,13 +6,13 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from broker.waiting import waiting_job_ids
 from store.db import session_scope
 from store.keys import create_user
 from store.models import DeviceKind, Job, JobKind, utcnow
 from store.workers import record, stopped
 from tests.api.conftest import assert_error_shape, auth, client  # noqa: F401  (the API fixture)
 from tests.worker.test_sweep import SWEEP, children, finish_training
-from worker.broker import waiting_job_ids
 from worker.reconcile import requeue_orphans
 from worker.tasks import advance_sweep
 

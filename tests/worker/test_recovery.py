@@ -9,13 +9,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from api.queue import JobQueue
+from broker.sender import JobQueue
+from broker.waiting import waiting_job_ids
 from store.db import session_scope
 from store.jobs import claim_next
 from store.keys import create_user
 from store.models import Job, JobKind, JobStatus, utcnow
 from worker import scratch
-from worker.broker import waiting_job_ids
 from worker.context import JobContext
 from worker.reconcile import requeue_orphans
 from worker.tasks import finish

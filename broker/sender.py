@@ -1,4 +1,6 @@
-"""Sends jobs to the workers by task name (the API never imports the worker or torch)."""
+"""The one sender of wake-up messages: by task name, so that neither the API nor a worker process imports the
+other (nor the API torch). The API sends its submissions; a worker its sweeps' evaluations and the reconciler's
+re-sends."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ from store.settings import JOB_QUEUE, RUN_JOB_TASK, broker_transport_options, ce
 class JobQueue:
     def __init__(self, broker_url: str) -> None:
         # fixups=[]: Celery's built-in Django fix-up imports celery.worker (the WorkController) into the API process
-        self.app = Celery("sth-api", broker=celery_broker_url(broker_url), fixups=[])
+        self.app = Celery("sth-sender", broker=celery_broker_url(broker_url), fixups=[])
         self.app.conf.broker_transport_options = broker_transport_options(broker_url)
         self.app.conf.broker_connection_retry_on_startup = True
-        # an unreachable broker fails a submission within about a second (it is then taken back: api.routes.jobs)
+        # an unreachable broker fails a send within about a second (a submission is then taken back: store.jobs.enqueue)
         self.app.conf.task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
                                                    "interval_max": 0.5}  # fmt: skip
 
