@@ -1,11 +1,15 @@
-# One command each: `make run` (the API and a worker on SQLite) and `make test` (lint, types, the whole suite).
-# Both create .venv in the project root when it is missing and install the project into it.
+# `make run`: the API and a worker on SQLite. `make test`: lint, types and every test that needs no second process
+# (about 4 minutes on 2 cores). `make test-all`: everything, as CI (.ci/run) runs it: e2e with real workers on both
+# backends, the browser, the walkthrough, the drills, the wheel, the GPU script in CPU mode.
+# Each creates .venv in the project root when it is missing and installs the project into it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint bench clean
+.PHONY: run demo test test-all lint bench clean
+
+FAST := not e2e and not browser and not slow  # the pytest markers (pyproject.toml) that `make test` leaves out
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +29,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
+	$(BIN)/pytest -m "$(FAST)"
+
+test-all: lint
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -41,7 +41,7 @@ class JobCollector(Collector):
             for worker, device, owner, count in session.execute(
                 select(Job.worker, Job.device, User.name, func.count())
                 .join(User, Job.owner_id == User.id)
-                .where(Job.status == JobStatus.running, Job.kind.not_in(PARENT_KINDS))  # a sweep holds no worker
+                .where(Job.status == JobStatus.running, Job.kind.not_in(PARENT_KINDS))  # a parent holds no worker
                 .group_by(Job.worker, Job.device, User.name)
             ):
                 running.add_metric([worker or "", device or "", owner], count)

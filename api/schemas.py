@@ -114,10 +114,14 @@ class JobPublic(BaseModel):
     priority: int = Field(0, description="set by an admin (PATCH /v1/jobs/{id}); higher runs first (GET /v1/queue)")
     model_id: str | None = None
     label: str | None = Field(None, description="what it is in a few words: a training's setting and seed, an "
-                              "evaluation's model and evaluators, a sweep's grid; null: unreadable spec")  # fmt: skip
-    parent_id: str | None = Field(None, description="the sweep this job belongs to")
+                              "evaluation's model and evaluators, a sweep's grid, a report's protocol; null: "
+                              "unreadable spec")  # fmt: skip
+    parent_id: str | None = Field(None, description="the sweep or report this job belongs to")
     setting: str | None = Field(None, description="the setting of the model it trains or evaluates")
-    result: dict[str, Any] | None = Field(None, description="sweeps: every setting's R0, R0/U0, AUC; the selected")
+    result: dict[str, Any] | None = Field(
+        None,
+        description="sweeps: every setting's R0, R0/U0, AUC; the selected; reports: the report (GET /v1/reports/{id})",
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

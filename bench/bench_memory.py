@@ -15,7 +15,6 @@ import argparse
 import io
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from serving import free_port
+from serving import start_api
 
 from store.db import migrate, session_scope
 from store.keys import create_key, create_user
@@ -65,29 +64,14 @@ def server(folder: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
     migrate(url)
     with session_scope(url) as session:
         key = create_key(session, create_user(session, "bench", Role.admin))
-    port = free_port()
     env = {**os.environ, "STH_DATABASE_URL": url, "STH_BROKER_URL": f"filesystem://{folder / 'broker'}",
            "STH_DATA_DIR": str(folder / "data"), "OMP_NUM_THREADS": "1"}  # fmt: skip
     env.pop("STH_MAX_DATASET_BYTES", None)
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", str(port),
-           "--log-level", "warning"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env)
-    base = f"http://127.0.0.1:{port}"
+    api, base = start_api(env, folder / "api.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not come up")
-            time.sleep(0.2)
-        yield proc, base, key
+        yield api.proc, base, key
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        api.stop(grace_s=30)
 
 
 def rows(quick: bool) -> list[tuple[str, int, float, float]]:

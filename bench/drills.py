@@ -22,9 +22,7 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,7 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import run_load
-from serving import free_port, redis_db_lease
+from serving import Launched, free_port, redis_db_lease, start_api, start_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN = os.environ.get("STH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -79,8 +77,8 @@ class Stack:
         self.env = {**os.environ, "STH_DATABASE_URL": database_url, "STH_BROKER_URL": broker,
                     "STH_DATA_DIR": str(folder / "data"), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}  # fmt: skip
         self.url = f"http://127.0.0.1:{self.port}"
-        self.api: subprocess.Popen[bytes] | None = None
-        self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        self.api: Launched | None = None
+        self.workers: dict[str, Launched] = {}
         self.key = self.second_key = ""
 
     def prepare(self) -> None:
@@ -102,64 +100,24 @@ class Stack:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {key or self.key}"}, timeout=timeout)
 
     def start_api(self) -> None:
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", str(self.port),
-               "--workers", str(API_PROCESSES), "--timeout-graceful-shutdown", "30",
-               "--log-level", "warning"]  # fmt: skip
-        self.api = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log("api"), stderr=subprocess.STDOUT)
-        self._wait(lambda: httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200, "the API", self.api)
+        self.api, _ = start_api(self.env, self.folder / "api.log", self.port, processes=API_PROCESSES, timeout=120,
+                                args=("--timeout-graceful-shutdown", "30"))  # fmt: skip
 
     def stop_api(self) -> float:
         """SIGTERM; seconds until the process exited."""
         assert self.api is not None
-        start = time.monotonic()
-        self.api.send_signal(signal.SIGTERM)
-        try:
-            self.api.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.api.kill()
-            self.api.wait()
-            return float("inf")
-        return time.monotonic() - start
+        return self.api.stop(grace_s=60)
 
     def start_worker(self, name: str) -> None:
-        log = self.folder / f"worker-{name}.log"
-        cmd = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--pool", "solo", "--queues", "sth",
-               "--hostname", name, "--loglevel", "INFO", "--without-mingle", "--without-gossip"]  # fmt: skip
-        offset = log.stat().st_size if log.exists() else 0
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-        self.workers[name] = proc
-        self._wait(lambda: b"ready." in log.read_bytes()[offset:], f"worker {name}", proc)
+        self.workers[name] = start_worker(self.env, self.folder / f"worker-{name}.log", name)
 
     def kill_worker(self, name: str) -> None:
-        proc = self.workers.pop(name)
-        proc.kill()
-        proc.wait()
+        self.workers.pop(name).kill()
 
     def stop(self) -> None:
         for proc in [*self.workers.values(), *([self.api] if self.api else [])]:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            proc.stop(grace_s=20)
         self.workers.clear()
-
-    def _log(self, name: str) -> Any:
-        return (self.folder / f"{name}.log").open("ab")
-
-    @staticmethod
-    def _wait(ready: Any, what: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if ready():
-                    return
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{what} did not start")
-            time.sleep(0.2)
 
 
 # ---- helpers over the REST API --------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ quick training and one evaluation through the REST API, and the device the worke
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -40,18 +39,14 @@ def service_run(device: str, quick: bool, threads: int | None = None) -> dict[st
     evaluators = [{"name": "gaussian", "params": {"n_images": 50 if quick else 500}}]
     with tempfile.TemporaryDirectory() as tmp:
         cpu_only = {} if device.startswith("cuda") else {"CUDA_VISIBLE_DEVICES": ""}  # a worker that sees CUDA uses it
-        proc, url, key = launch_serve(Path(tmp), threads=threads, env=cpu_only)
+        serve, url, key = launch_serve(Path(tmp), threads=threads, env=cpu_only)
         try:
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
                 job, train_s = _submit(client, "/v1/train-jobs", train, 300)
                 ev, eval_s = _submit(client, "/v1/eval-jobs", {"model_id": job["model_id"], "evaluators": evaluators},
                                      300)  # fmt: skip
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            serve.stop(grace_s=30)
     devices = [job["device"], ev["device"]]
     expected = "cuda" if device.startswith("cuda") else "cpu"
     if not all(d and (d.startswith("cuda") if expected == "cuda" else d == "cpu") for d in devices):

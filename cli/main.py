@@ -213,7 +213,7 @@ def reproduce(
     list_: Annotated[bool, Opt("--list", help="list the protocols with their expected durations")] = False,
 ) -> None:
     """Re-run the paper's claims at a budget: baseline and S^Th per seed, every evaluation, a report with a verdict
-    per claim (report.html, report.json, results.json)."""
+    per claim (report.json and report.html; with --local also results.json)."""
     from cli.evaluate import parse_param
     from sthlib.reproduce.protocols import PROTOCOLS, get_protocol
     from sthlib.specs import nest_dotted
@@ -250,12 +250,13 @@ def reproduce(
 
 def _remote_report(protocol: str, seeds: list[int] | None, changes: dict[str, Any], folder: Path) -> dict[str, Any]:
     """The report job on the service (STH_URL, STH_API_KEY): queued, followed, then its JSON and page saved."""
-    from cli.remote import _succeeded, call
+    from cli.remote.follow import succeeded
+    from cli.remote.http import call
 
     body = {"protocol": protocol, "changes": changes, **({"seeds": seeds} if seeds else {})}
     job = call("POST", "/v1/reports", json=body).json()
     console.print(f"report job {job['id']}: {job.get('label') or protocol}")
-    _succeeded(job["id"])
+    succeeded(job["id"])
     report: dict[str, Any] = call("GET", f"/v1/reports/{job['id']}").json()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.json").write_text(json.dumps(report, indent=1))

@@ -3,7 +3,7 @@ when its children end. Everything that branches on a kind looks it up here (the 
 and retry, the queue, the worker), and the layers that sthlib cannot import attach their part in one table each,
 keyed by JobKind and checked against KINDS by tests/test_jobkinds.py:
 
-- api.submission.PREFLIGHT: the server's checks before a job of the kind is queued (or retried),
+- api.specs.PREFLIGHT: the server's checks before a job of the kind is queued (or retried; api.submission),
 - worker.tasks.RUNNERS: the runner of each worker kind (train, evaluate),
 - store.sweeps.ENDINGS: what a parent writes when its children have ended (sweep: the selection; report: the report).
 

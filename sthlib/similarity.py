@@ -1,9 +1,10 @@
 """Pixel-similarity targets S^Th (PAPER.md section 1): the dense API and the training pair source.
 
 The dense API (``pixel_similarity``, ``threshold_targets``) materialises N x N matrices and is meant for analysis
-and tests. Training uses ``PairSampler``, which keeps only the unit vectors r_i (O(N*D) memory) and computes each
-pair's similarity and target on the fly. Both go through the same two elementwise rules (``pair_selected``,
-``pair_targets``, from the variant registry ``sthlib.variants``), so a pair's target and selection are defined once.
+and tests. Training uses ``sthlib.pairs.PairSampler``, which keeps only the unit vectors r_i (O(N*D) memory) and
+computes each pair's similarity and target on the fly. Both go through the same two elementwise rules
+(``pair_selected``, ``pair_targets``, from the variant registry ``sthlib.variants``), so a pair's target and
+selection are defined once.
 """
 
 from __future__ import annotations

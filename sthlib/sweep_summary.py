@@ -27,7 +27,7 @@ class SweptModel:
     r0: float  # clean test accuracy
     auc: float  # normalized AUC of select_by's curve (mean over its curves)
     history: list[dict[str, Any]] = field(default_factory=list)  # per-epoch metrics (epoch, valid_acc, ...)
-    kept_epoch: int | None = None  # the epoch whose weights were kept (best validation accuracy)
+    kept_epoch: int | None = None  # the epoch whose weights were kept (lowest validation loss)
 
 
 def last_gain(history: list[dict[str, Any]]) -> float:

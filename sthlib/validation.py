@@ -1,5 +1,6 @@
 """Validating job specs in one place: pydantic checks types, ranges and enums against the spec dataclasses' own
-annotations, then each spec's `check()` checks meaning (thresholds, datasets, pair counts). Every failure is a
+annotations, then each spec's `validate()` checks meaning (thresholds, datasets; a regularizer's pair counts are
+sthlib.preflight's). Every failure is a
 SpecError naming its field path ("reg.threshold", "evaluators.1.params.corruptions.0"), the problem, and a hint.
 
 JSON is strict here: an integer field takes an integer, or a whole float (2.0 -> 2: no meaning is lost), never
@@ -87,7 +88,7 @@ def _adapter(cls: Any) -> TypeAdapter[Any]:
 
 def parse(cls: type[T], data: Any, prefix: str = "") -> T:
     """`data` (JSON-like) as a `cls` instance, with every field's type, range and enum checked; SpecError naming
-    the first bad field (the others in .others). Meaning (cross-field rules, datasets) is each spec's check()."""
+    the first bad field (the others in .others). Meaning (cross-field rules, datasets) is each spec's validate()."""
     if dataclasses.is_dataclass(data) and not isinstance(data, type):
         data = dataclasses.asdict(data)
     if not isinstance(data, dict):

@@ -115,8 +115,9 @@ def enqueue(session: Session, send: Send, jobs: list[Job], parent: Job | None = 
 
     A job the broker did not hear of stays queued, and the workers' reconciler re-sends it within seconds. With
     `take_back` (a submission the client waits for) a broker that refuses the first message makes the submission
-    undone: the jobs (and their sweep `parent`) are deleted again and BrokerUnavailable raised, so the client's
-    retry makes a fresh one. After some were sent a sweep cannot be half taken back: the rest stay queued."""
+    undone: the jobs (and their `parent`, a sweep or report) are deleted again and BrokerUnavailable raised, so the
+    client's retry makes a fresh one. After some were sent a parent cannot be half taken back: the rest stay
+    queued."""
     for sent, job in enumerate(jobs):
         try:
             send(job.id, wake_queue(job.device_kind))

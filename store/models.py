@@ -150,12 +150,13 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(128), default=None)
     device: Mapped[str | None] = mapped_column(String(64), default=None)  # where it ran ("cuda", "cpu")
-    # what it asked for: only workers of this kind claim it (store.queue); a sweep's children inherit it
+    # what it asked for: only workers of this kind claim it (store.queue); a sweep's or report's children inherit it
     device_kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind), default=DeviceKind.any, server_default="any")
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     resume_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"), default=None)  # last epoch state
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # a sweep's summary and selection
+    # a parent's ending: a sweep's summary and selection, a report's report
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -4,7 +4,7 @@
 A running job whose worker went silent comes first (it resumes from its last checkpoint). Then the queued jobs by
   1. priority, set by an admin (higher first; 0 by default),
   2. their owner's device time over the last 24 h (least first): each job's run time inside the window, a running
-     job's time so far included; a sweep's own row runs nothing and counts nothing,
+     job's time so far included; a parent's (sweep or report) own row runs nothing and counts nothing,
   3. age (oldest first), then id.
 The order is decided afresh at every claim: each job that runs adds to its owner's device time. A worker claims only
 jobs it can run (a job's device_kind: any, or the worker's own kind, gpu or cpu), in this order.

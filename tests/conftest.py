@@ -9,6 +9,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # servin
 import serving
 
 torch.set_num_threads(2)
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items):
+    """Everything under tests/e2e runs a real service (a worker process, uvicorn, `sth serve`): the e2e layer."""
+    for item in items:
+        if E2E in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
 
 POSTGRES_ADMIN_URL = os.environ.get("STH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -5,10 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {"device", "cuda_tests", "training", "reference", "evaluators", "service"}
 
 
+@pytest.mark.slow
 def test_gpu_check_quick_on_cpu(tmp_path: Path) -> None:
     out = tmp_path / "gpu_check.json"
     run = subprocess.run([sys.executable, "bench/gpu_check.py", "--device", "cpu", "--quick", "--json", str(out)],

@@ -21,6 +21,7 @@ def test_leases_held_at_once_are_distinct_and_a_16th_is_refused(tmp_path):
         assert 1 <= number <= 15
 
 
+@pytest.mark.e2e
 def test_a_lease_held_by_another_process_is_not_given_out_and_is_freed_when_it_dies(tmp_path):
     lease = partial(serving.redis_db_lease, folder=tmp_path)
     holder = subprocess.Popen(

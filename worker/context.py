@@ -29,9 +29,10 @@ class JobCancelled(Exception):
 class JobContext:
     """Throttled writes (at most one per `min_interval_s`) so progress never slows a training step.
 
-    Fenced by (worker, attempt): if the reconciler gave the job to another worker (this one was silent too long,
-    e.g. paused), this attempt finds out at its next heartbeat or cancellation check, stops as if cancelled and
-    records nothing more: the job never runs twice at once, and a stale attempt never sets its final status.
+    Fenced by (worker, attempt): if another worker claimed the job (this one was silent too long, e.g. paused, and a
+    woken worker's store.jobs.claim_next took it over), this attempt finds out at its next heartbeat or cancellation
+    check, stops as if cancelled and records nothing more: the job never runs twice at once, and a stale attempt
+    never sets its final status.
     """
 
     def __init__(self, database_url: str, job_id: str, heartbeat_s: float, worker: str = "", attempt: int = 0,

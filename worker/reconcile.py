@@ -38,7 +38,7 @@ def requeue_orphans(
     age = GRACE if waiting is not None else stale_after
     queued = and_(Job.status == JobStatus.queued, Job.updated_at < now - age)
     with session_scope(database_url) as session:
-        runnable = select(Job).where(Job.kind.not_in(PARENT_KINDS)).order_by(Job.created_at)  # no worker runs a sweep
+        runnable = select(Job).where(Job.kind.not_in(PARENT_KINDS)).order_by(Job.created_at)  # no worker runs a parent
         orphans = list(session.scalars(runnable.where(silent)))
         for job in orphans:
             job.updated_at = now - timedelta(seconds=heartbeat_timeout_s + 1)  # claimable at once

@@ -1,5 +1,5 @@
-"""Models and their results: list, inspect, download the checkpoint (streamed, with its sha256); compare.py sets
-them side by side."""
+"""Models and their results: list, inspect, rename and tag, upload, download the checkpoint (streamed, with its
+sha256), their results and training history; compare.py sets them side by side."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The evaluator registry and the one loop over strengths that every curve evaluator shares (foolbox style:
-the loop lives once in ``CurveEvaluator.__call__``; each evaluator writes ``prepare`` and ``perturb``)."""
+"""The evaluator base classes and the one loop over strengths that every curve evaluator shares (foolbox style:
+the loop lives once, in the final ``CurveEvaluator.curve``, which ``run`` calls; each evaluator writes ``prepare``
+and ``perturb``). Evaluators are looked up by name in sthlib.evaluate (get_evaluator)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
 Untargeted against the model's own prediction. Where each image starts (parameter `start`):
 
-- "nearest" (default): the nearest (L2) evaluated image that the model puts in another class, then a binary search
+- "best" (default): the closer to the image of the two starts below ("nearest" and foolbox's blended noise),
+  each searched to the decision boundary.
+- "nearest": the nearest (L2) evaluated image that the model puts in another class, then a binary search
   along the line towards the original image, to the decision boundary. Every image starts (if the model predicts
   one class for every evaluated image, foolbox's blended-noise search is the fallback and the report says so).
 - "reference": foolbox's own initialisation, LinearSearchBlendedUniformNoiseAttack from the original image, as the

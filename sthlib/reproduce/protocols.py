@@ -170,7 +170,7 @@ class ReportSpec:
         return replace(self, planned=self.sweep())
 
     def plan(self) -> SweepSpec:
-        """What the parent job trains and evaluates: its protocol's one-setting sweep."""
+        """What the parent job trains and evaluates: the pinned plan, else its protocol's one-setting sweep."""
         return self.sweep()
 
     def label(self) -> Label:

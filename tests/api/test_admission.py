@@ -2,14 +2,11 @@
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
+import serving  # bench/serving.py: the launcher
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -18,8 +15,6 @@ from api.admission import Admission
 from store.db import migrate, session_scope
 from store.keys import create_key, create_user
 from store.models import Role
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def slow_app(seconds: float) -> Admission:
@@ -52,12 +47,6 @@ def test_past_saturation_requests_get_503_quickly_and_the_server_recovers():
     asyncio.run(main())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def uvicorn_on_postgres(postgres_url, tmp_path):
     from store.db import downgrade
@@ -66,28 +55,14 @@ def uvicorn_on_postgres(postgres_url, tmp_path):
     migrate(postgres_url)
     with session_scope(postgres_url) as session:
         key = create_key(session, create_user(session, "lead", Role.admin))
-    port = _free_port()
     env = {**os.environ, "STH_DATABASE_URL": postgres_url, "STH_BROKER_URL": f"filesystem://{tmp_path / 'q'}",
            "STH_API_CONCURRENCY": "8"}  # fmt: skip
-    log = (tmp_path / "api.log").open("wb")
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", str(port), "--log-level",
-           "warning"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "api.log").read_text()
-        time.sleep(0.2)
+    api, url = serving.start_api(env, tmp_path / "api.log")
     yield url, key
-    proc.terminate()
-    proc.wait(timeout=30)
+    api.stop(grace_s=30)
 
 
+@pytest.mark.e2e
 def test_many_concurrent_requests_with_one_key_never_lock_up_the_api(uvicorn_on_postgres):
     """45 concurrent clients of /v1/me with one key locked the API up for good (every thread waited on the key's
     row, held by a request that waited for a thread). Now: every request is answered, 200 or a quick 503."""

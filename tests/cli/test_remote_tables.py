@@ -7,7 +7,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-import cli.remote
+import cli.remote.console
+import cli.remote.follow
+import cli.remote.http
 from cli.main import app
 from store.db import session_scope
 from store.jobs import log_line
@@ -21,7 +23,7 @@ runner = CliRunner()
 
 
 class InProcess:
-    """What cli.remote.client() returns, over the in-process app."""
+    """What cli.remote.http.client() returns, over the in-process app."""
 
     def __init__(self, api, who):
         self.api, self.headers = api, auth(api, who)
@@ -38,8 +40,8 @@ class InProcess:
 
 @pytest.fixture
 def sth(client, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(cli.remote, "client", lambda: InProcess(client, "alice"))
-    monkeypatch.setattr(cli.remote, "out", Console(width=80, force_terminal=False, no_color=True))
+    monkeypatch.setattr(cli.remote.http, "client", lambda: InProcess(client, "alice"))
+    monkeypatch.setattr(cli.remote.console, "out", Console(width=80, force_terminal=False, no_color=True))
 
     def run(*args):
         result = runner.invoke(app, ["remote", *args], env={"COLUMNS": "80"})
@@ -99,7 +101,7 @@ def test_compare_as_a_table_gives_each_setting_its_mean_interval_and_r0_u0(sth, 
 
 def test_wait_prints_the_model_only_when_the_job_succeeded(client, monkeypatch):  # noqa: F811
     """--wait follows the job (here: a stub that reports its end) and then prints what the next line needs."""
-    monkeypatch.setattr(cli.remote, "client", lambda: InProcess(client, "alice"))
+    monkeypatch.setattr(cli.remote.http, "client", lambda: InProcess(client, "alice"))
     ended = {}
 
     def follow(job_id):
@@ -108,7 +110,7 @@ def test_wait_prints_the_model_only_when_the_job_succeeded(client, monkeypatch):
             job.status, job.error_code, job.error_message = ended["status"], "train_failed", ended.get("error")
         return ended["status"]
 
-    monkeypatch.setattr(cli.remote, "_follow", follow)
+    monkeypatch.setattr(cli.remote.follow, "follow_job", follow)
     ended.update(status=JobStatus.failed, error="CUDA out of memory")
     failed = runner.invoke(app, ["remote", "train", "--wait"])
     assert failed.exit_code == 1 and "failed: CUDA out of memory" in failed.output and not failed.stdout.strip()

@@ -7,7 +7,9 @@ import time
 from rich.console import Console
 from typer.testing import CliRunner
 
-import cli.remote
+import cli.remote.console
+import cli.remote.follow
+import cli.remote.http
 from cli.main import app
 from store.db import session_scope
 from store.models import DeviceKind
@@ -20,7 +22,7 @@ runner = CliRunner()
 
 def test_a_gpu_job_with_no_gpu_worker_says_why_it_waits(sth, client, monkeypatch):  # noqa: F811
     err = Console(stderr=True, width=200, force_terminal=False, no_color=True, record=True)
-    monkeypatch.setattr(cli.remote, "err", err)
+    monkeypatch.setattr(cli.remote.console, "err", err)
     job = sth("train", "--set", "epochs=1", "--device", "gpu").strip()
     assert f"job {job} waits: no live gpu worker: never seen (start one: sth worker --gpus all)" in err.export_text()
     table = sth("jobs")
@@ -38,7 +40,7 @@ def test_a_gpu_job_with_no_gpu_worker_says_why_it_waits(sth, client, monkeypatch
 
 def test_a_bad_device_is_refused_by_the_server_naming_the_field(sth, client, monkeypatch):  # noqa: F811
     err = Console(stderr=True, width=200, force_terminal=False, no_color=True, record=True)
-    monkeypatch.setattr(cli.remote, "err", err)
+    monkeypatch.setattr(cli.remote.console, "err", err)
     result = runner.invoke(app, ["remote", "train", "--device", "tpu"])
     assert result.exit_code == 1
     assert "error 422: device: Input should be 'any', 'gpu' or 'cpu'" in err.export_text()

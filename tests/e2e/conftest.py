@@ -1,8 +1,7 @@
-"""The service for end-to-end tests: a real Celery worker process, the API in-process, on each backend."""
+"""The service for end-to-end tests: a real Celery worker process, the API in-process, on each backend; or `sth serve`
+as a whole (bench/serving.py starts, waits for and stops them)."""
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,35 +18,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Service:
+    """A real Celery worker process on the test's database and broker (bench/serving.py's launcher)."""
+
     def __init__(self, env: dict[str, str], folder: Path) -> None:
         self.env, self.folder = env, folder
-        self.worker: subprocess.Popen | None = None
+        self.worker: serving.Launched | None = None
         self.log = folder / "worker.log"
 
     def start_worker(self, name: str = "e2e@test") -> None:
-        cmd = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--pool", "solo", "--queues", "sth",
-               "--hostname", name, "--loglevel", "INFO", "--without-mingle", "--without-gossip"]  # fmt: skip
-        self.worker = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 60
-        while b"ready." not in self.log.read_bytes():
-            if self.worker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        self.worker = serving.start_worker(self.env, self.log, name, timeout=60)
 
     def kill_worker(self) -> None:
-        if self.worker and self.worker.poll() is None:
+        if self.worker is not None:
             self.worker.kill()
-            self.worker.wait()
 
     def stop_worker(self) -> None:
-        if self.worker and self.worker.poll() is None:
-            self.worker.terminate()
-            try:
-                self.worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill_worker()
+        if self.worker is not None:
+            self.worker.stop(grace_s=20)
 
 
 def _backend(kind: str, folder: Path, postgres_url: str | None, redis_db: int | None) -> dict[str, str]:
@@ -115,20 +102,16 @@ def wait_for(client, job_id: str, who: str = "alice", timeout: float = 240, unti
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s: {job}")
 
 
-def launch_serve(folder: Path, threads: int = 1) -> tuple[subprocess.Popen, dict[str, str]]:
+def launch_serve(folder: Path, threads: int = 1) -> tuple[serving.Launched, dict[str, str]]:
     """`sth serve` (API + one worker) through bench/serving.py's launcher, with tests' upload limit (8 MiB);
     `threads`: torch's CPU threads (OMP_NUM_THREADS)."""
     limit = {"STH_MAX_DATASET_BYTES": str(8 << 20)}
-    proc, url, key = serving.launch_serve(folder, threads=threads, env=limit, timeout=90)
-    return proc, {"STH_URL": url, "STH_API_KEY": key}
+    serve, url, key = serving.launch_serve(folder, threads=threads, env=limit, timeout=90)
+    return serve, {"STH_URL": url, "STH_API_KEY": key}
 
 
 @pytest.fixture
 def served(tmp_path):
-    proc, info = launch_serve(tmp_path)
+    serve, info = launch_serve(tmp_path)
     yield info
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    serve.stop(grace_s=30)

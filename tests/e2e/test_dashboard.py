@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture

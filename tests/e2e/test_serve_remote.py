@@ -82,7 +82,7 @@ def test_a_sweep_with_sth_remote(served):
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
 def test_stopping_sth_serve_stops_its_worker(tmp_path, stop):
     """A worker left behind would keep polling a broker nobody serves (and on a GPU server, hold the GPU)."""
-    proc, _ = launch_serve(tmp_path)
+    proc = launch_serve(tmp_path)[0].proc
     children = [int(pid) for pid in (Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split())]
     assert children, "sth serve started no worker"
     proc.send_signal(stop)

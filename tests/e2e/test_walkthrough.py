@@ -57,10 +57,9 @@ def numbers(cells: list[str]) -> list[float]:
 
 @pytest.fixture
 def served(tmp_path):
-    proc, info = launch_serve(tmp_path, threads=THREADS)
+    serve, info = launch_serve(tmp_path, threads=THREADS)
     yield info
-    proc.terminate()
-    proc.wait(timeout=30)
+    serve.stop(grace_s=30)
 
 
 def test_the_readme_walkthrough_runs_and_prints_what_it_shows(served, tmp_path):

@@ -4,17 +4,17 @@ SIGTERM, marked stopped."""
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
+import serving  # bench/serving.py: the launcher
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from store.db import engine_for, migrate, session_scope
 from store.keys import create_key, create_user
 from store.settings import Settings, get_settings
-from tests.e2e.conftest import ROOT, wait_for
+from tests.e2e.conftest import wait_for
 
 TINY = {"epochs": 1, "train_limit": 600, "test_limit": 100, "reg": {"n_images": 200}}
 
@@ -36,8 +36,7 @@ def test_a_cpu_worker_runs_cpu_jobs_while_a_gpu_job_waits_and_says_why(tmp_path,
     get_settings.cache_clear()
     migrate(env["STH_DATABASE_URL"])
     log = tmp_path / "worker.log"
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], cwd=ROOT, env=env,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
+    proc = serving.start([sys.executable, "-m", "cli.main", "worker"], env, log, "sth worker").proc
     try:
         settings = Settings(database_url=env["STH_DATABASE_URL"], broker_url=env["STH_BROKER_URL"], api_cache_s=0)
         with TestClient(create_app(settings)) as api:

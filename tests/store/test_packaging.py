@@ -7,11 +7,13 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 from alembic.script import ScriptDirectory
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_an_installed_wheel_migrates_and_serves_the_dashboard(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path / "dist"), str(ROOT)], check=True, capture_output=True)  # fmt: skip
