@@ -1,27 +1,15 @@
 import hashlib
 import pickle
 
-import pytest
 import torch
 from safetensors.torch import save_file
 
 from sthlib.models import build_model
-from sthlib.specs import preset
-from sthlib.train import Trainer
 from tests.api.conftest import auth
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ck") / "tiny.safetensors"
-    trainer = Trainer(preset("smoke", epochs=1, train_limit=300, test_limit=50, **{"reg.alpha": 0.0}))
-    trainer.fit()
-    trainer.save_best(path)
-    return path
-
-
-def test_upload_an_sthlib_checkpoint_and_download_it_back(client, checkpoint):
-    data = checkpoint.read_bytes()
+def test_upload_an_sthlib_checkpoint_and_download_it_back(client, tiny_checkpoint):
+    data = tiny_checkpoint.read_bytes()
     response = client.post("/v1/models", headers=auth(client), data={"name": "tiny"},
                            files={"file": ("tiny.safetensors", data)})  # fmt: skip
     assert response.status_code == 201, response.text
