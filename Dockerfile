@@ -11,6 +11,7 @@ COPY pyproject.toml README.md ./
 COPY sthlib sthlib
 COPY cli cli
 COPY store store
+COPY broker broker
 COPY migrations migrations
 COPY api api
 COPY worker worker
