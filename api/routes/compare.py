@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from typing import Annotated, Any, Literal
 
@@ -16,6 +14,7 @@ from sqlalchemy.orm import Session
 from api.deps import SessionDep, UserDep, get_model_or_404
 from api.errors import invalid, not_found, responses
 from api.inputs import Name
+from sthlib.csvtext import csv_text
 from sthlib.evaluate.aggregate import (
     HISTORY_INTERVAL,
     HISTORY_METRICS,
@@ -166,22 +165,14 @@ def _seed(model: Model) -> int | None:
 
 
 def _compare_csv(groups: list[dict[str, Any]], kind: str) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
     if kind == "curve":
-        writer.writerow(["group", "label", "result_label", "n", "strength", "mean_accuracy", "low", "high",
-                         "auc_mean", "r0_u0"])  # fmt: skip
-        for g in groups:
-            for p in g["points"]:
-                writer.writerow([g["key"], g["label"], g["result_label"], p["n"], p["strength"], p["mean"], p["low"],
-                                 p["high"], g["auc"]["mean"], g["r0_u0"]])  # fmt: skip
-    else:
-        writer.writerow(["group", "label", "n", "score_mean", "score_low", "score_high", "success_rate_mean",
-                         "r0_u0"])  # fmt: skip
-        for g in groups:
-            writer.writerow([g["key"], g["label"], g["n"], g["score"]["mean"], g["score"]["low"], g["score"]["high"],
-                             g["success_rate"]["mean"], g["r0_u0"]])  # fmt: skip
-    return out.getvalue()
+        return csv_text(["group", "label", "result_label", "n", "strength", "mean_accuracy", "low", "high", "auc_mean",
+                         "r0_u0"],
+                        [[g["key"], g["label"], g["result_label"], p["n"], p["strength"], p["mean"], p["low"],
+                          p["high"], g["auc"]["mean"], g["r0_u0"]] for g in groups for p in g["points"]])  # fmt: skip
+    return csv_text(["group", "label", "n", "score_mean", "score_low", "score_high", "success_rate_mean", "r0_u0"],
+                    [[g["key"], g["label"], g["n"], g["score"]["mean"], g["score"]["low"], g["score"]["high"],
+                      g["success_rate"]["mean"], g["r0_u0"]] for g in groups])  # fmt: skip
 
 
 def _compare_figure(groups: list[dict[str, Any]], kind: str, evaluator: str, plot: str, format: str) -> Response:
@@ -282,11 +273,9 @@ def _history_group(key: str, group: list[Model], group_by: str) -> HistoryGroup:
 
 def _history_csv(groups: list[HistoryGroup]) -> str:
     """One row per group, epoch and metric recorded (a long table: one filter or pivot away from any plot)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["group", "label", "epoch", "metric", "n", "mean", "low", "high", "std"])
+    rows = []
     for g in groups:
-        rows = [(p.epoch, metric, p) for metric, points in g.series.items() for p in points]
-        for epoch, metric, p in sorted(rows, key=lambda row: row[0]):
-            writer.writerow([g.key, g.label, epoch, metric, p.n, p.mean, p.low, p.high, p.std])
-    return out.getvalue()
+        points = sorted(((p.epoch, metric, p) for metric, points in g.series.items() for p in points),
+                        key=lambda row: row[0])  # fmt: skip
+        rows += [[g.key, g.label, epoch, metric, p.n, p.mean, p.low, p.high, p.std] for epoch, metric, p in points]
+    return csv_text(["group", "label", "epoch", "metric", "n", "mean", "low", "high", "std"], rows)

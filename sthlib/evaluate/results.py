@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from sthlib.csvtext import csv_text
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,9 @@ class RobustnessCurve:
 
     def to_csv(self) -> str:
         """One row per strength: model, evaluator, group, x name, strength, accuracy, n, accuracy_on_correct."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["model", "evaluator", "group", "x_name", "strength", "accuracy", "n", "accuracy_on_correct"])
-        for p in self.points:
-            writer.writerow([self.model, self.evaluator, self.group, self.x_name, p.strength, p.accuracy, p.n,
-                             p.accuracy_on_correct])  # fmt: skip
-        return out.getvalue()
+        return csv_text(["model", "evaluator", "group", "x_name", "strength", "accuracy", "n", "accuracy_on_correct"],
+                        [[self.model, self.evaluator, self.group, self.x_name, p.strength, p.accuracy, p.n,
+                          p.accuracy_on_correct] for p in self.points])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -159,13 +155,11 @@ class PerturbationReport:
 
     def to_csv(self) -> str:
         """One row per repeat and image: model, evaluator, repeat, index, start, success, l2, linf, mse."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["model", "evaluator", "repeat", "index", "start", "success", "l2", "linf", "mse"])
-        for repeat, rows in enumerate(zip(self.start, self.success, self.l2, self.linf, self.mse, strict=True)):
-            for i, (start, ok, l2, linf, mse) in enumerate(zip(*rows, strict=True)):
-                writer.writerow([self.model, self.evaluator, repeat, i, start, int(ok), l2, linf, mse])
-        return out.getvalue()
+        columns = zip(self.start, self.success, self.l2, self.linf, self.mse, strict=True)
+        return csv_text(["model", "evaluator", "repeat", "index", "start", "success", "l2", "linf", "mse"],
+                        [[self.model, self.evaluator, repeat, i, start, int(ok), l2, linf, mse]
+                         for repeat, rows in enumerate(columns)
+                         for i, (start, ok, l2, linf, mse) in enumerate(zip(*rows, strict=True))])  # fmt: skip
 
 
 Result = RobustnessCurve | PerturbationReport

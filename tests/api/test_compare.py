@@ -1,6 +1,8 @@
 """Compare by setting: the mean over a setting's seeds with a 95% Student t interval (checked against scipy), for
 curves and minimal-perturbation reports alike, R0/U0 against the setting's unregularized twin, CSV and figures."""
 
+import csv
+import io
 import math
 
 import pytest
@@ -11,7 +13,7 @@ from sthlib.evaluate.results import CurvePoint, RobustnessCurve
 from sthlib.specs import preset
 from store.db import session_scope
 from store.keys import find_user
-from store.models import EvalResult, Job, JobKind, JobStatus
+from store.models import EvalResult, Job, JobKind, JobStatus, Model
 from tests.api.conftest import auth, trained_model
 
 STRENGTHS = [0.0, 0.25, 0.5]
@@ -119,6 +121,21 @@ def test_csv_and_figures(client, world):
     assert png.content.startswith(b"\x89PNG") and png.headers["content-type"] == "image/png"
     svg = compare(client, sweep_id=world["sweep"], evaluator="boundary", group_by="setting", format="svg").text
     assert "<svg" in svg
+
+
+def test_a_name_that_a_spreadsheet_would_evaluate_stays_text_in_every_csv(client, world):
+    formula = '=HYPERLINK("http://evil.example","open me")'
+    renamed = client.patch(f"/v1/models/{world['reg'][0]}", headers=auth(client), json={"name": formula})
+    assert renamed.status_code == 200, renamed.text
+    with session_scope(client.settings.database_url) as session:
+        model = session.get(Model, world["reg"][0])
+        model.history = [{"epoch": 0, "valid_acc": 0.1}, {"epoch": 1, "valid_acc": 0.5}]
+    for path, params in (("/v1/compare", {"evaluator": "gaussian"}), ("/v1/compare/history", {})):
+        response = client.get(path, headers=auth(client, "bob"),
+                              params={"model_id": world["reg"][:1], "format": "csv", **params})  # fmt: skip
+        assert response.status_code == 200, response.text
+        labels = {row[1] for row in csv.reader(io.StringIO(response.text))} - {"label"}
+        assert labels == {"'" + formula}, labels
 
 
 def test_a_settings_colour_does_not_depend_on_the_query():
