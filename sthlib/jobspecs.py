@@ -223,9 +223,7 @@ class SweepSpec:
     def datasets(self) -> dict[str, str]:
         """Dataset name -> the field of a sweep request that names it: spec.FIELD for the base's, grid.KEY for the
         names a grid gives (read from the grid as given: its values' types are validate()'s to check)."""
-        read = {name: f"spec.{field}" for name, field in self.base.datasets_read().items()}
-        if self.base.reg.dataset is not None:  # the grid may turn the regularizer on (reg.alpha)
-            read.setdefault(self.base.reg.dataset, "spec.reg.dataset")
+        read = {name: f"spec.{field}" for name, field in self.base.datasets_named().items()}
         for key in ("dataset", "reg.dataset"):
             read.update({name: f"grid.{key}" for name in self.grid.get(key, []) if isinstance(name, str)})
         return read

@@ -250,6 +250,11 @@ class TrainSpec:
             read.setdefault(self.reg.dataset, "reg.dataset")
         return read
 
+    def datasets_named(self) -> dict[str, str]:
+        """Every dataset this spec names, with its field: those it reads, and reg.dataset even when alpha is 0 (it
+        is validated all the same). What a service vets before validate() opens anything."""
+        return {**({self.reg.dataset: "reg.dataset"} if self.reg.dataset is not None else {}), **self.datasets_read()}
+
     # What every job kind's spec answers (sthlib.jobkinds.JobSpec)
 
     def label(self) -> Label:
@@ -257,7 +262,7 @@ class TrainSpec:
 
     def datasets(self) -> dict[str, str]:
         """Dataset name -> the field of a training request (spec.FIELD) that names it."""
-        return {name: f"spec.{field}" for name, field in self.datasets_read().items()}
+        return {name: f"spec.{field}" for name, field in self.datasets_named().items()}
 
     def job_setting(self, model_setting: Callable[[str], str | None]) -> str | None:
         """The setting a job of this spec belongs to: its own."""

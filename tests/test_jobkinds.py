@@ -68,11 +68,20 @@ def test_each_kind_reads_back_what_it_stores_and_describes_itself(kind):
         assert read_parent_spec(kind.value, spec.to_dict()).plan() == parent.plan()
 
 
-def test_a_training_reads_its_task_and_only_the_regularizer_images_it_uses():
+def test_a_training_reads_its_task_and_only_the_regularizer_images_it_uses_but_names_both():
     spec = preset("smoke").replace(**{"reg.dataset": "fashion-mnist"})
     assert spec.datasets() == {"mnist-5k": "spec.dataset", "fashion-mnist": "spec.reg.dataset"}
-    assert spec.replace(**{"reg.alpha": 0.0}).datasets() == {"mnist-5k": "spec.dataset"}
+    twin = spec.replace(**{"reg.alpha": 0.0})
+    assert twin.datasets_read() == {"mnist-5k": "dataset"}  # the files it needs
+    assert twin.datasets() == spec.datasets()  # what a service vets: validate() checks reg.dataset all the same
     assert spec.job_setting(lambda _: "unused") == spec.setting_hash()
+
+
+def test_a_report_names_its_datasets_without_validating_its_setting():
+    report = ReportSpec("tiny", (0,), {"reg": {"dataset": "npz:/no/such.npz"}})
+    assert report.datasets() == {"mnist-5k": "protocol", "npz:/no/such.npz": "changes.reg.dataset"}
+    pinned = ReportSpec("tiny", (0,), {}).pinned()
+    assert pinned.datasets() == pinned.plan().datasets() == {"mnist-5k": "spec.dataset"}
 
 
 def test_a_sweep_names_grid_datasets_by_their_grid_key():

@@ -48,8 +48,8 @@ class Protocol:
               changes: dict[str, Any] | None = None) -> SweepSpec:  # fmt: skip
         """The protocol as a one-setting sweep (baseline per seed, transfer source, every model evaluated);
         `changes` (nested, like a training request's spec) amend the S^Th setting: SpecError at changes.FIELD."""
+        base = self.setting(changes)
         try:
-            base = TrainSpec.from_dict(merge(self.spec.to_dict(), changes or {})) if changes else self.spec
             base.validate()
         except SpecError as e:
             raise e.at("changes") from None
@@ -58,6 +58,13 @@ class Protocol:
         sweep = SweepSpec(base=base, grid={"reg.alpha": [base.reg.alpha]}, seeds=tuple(seeds or self.seeds),
                           evaluators=self.evaluators, select_by="gaussian")  # fmt: skip
         return sweep.validate()
+
+    def setting(self, changes: dict[str, Any] | None = None) -> TrainSpec:
+        """The S^Th setting with `changes`, its types checked (SpecError at changes.FIELD); no file is opened."""
+        try:
+            return TrainSpec.from_dict(merge(self.spec.to_dict(), changes)) if changes else self.spec
+        except SpecError as e:
+            raise e.at("changes") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "spec": self.spec.to_dict(),
@@ -134,6 +141,13 @@ PROTOCOLS: dict[str, Protocol] = {
 }
 
 
+def _given(changes: dict[str, Any], field: str) -> bool:
+    """Whether nested `changes` set the dotted `field` ("reg.dataset")."""
+    head, _, rest = field.partition(".")
+    value = changes.get(head)
+    return value is not None and (not rest or (isinstance(value, dict) and _given(value, rest)))
+
+
 def get_protocol(name: str, test_only_ok: bool = False) -> Protocol:
     """The named protocol; SpecError at `protocol` for an unknown one (test-only ones only when allowed)."""
     protocol = PROTOCOLS.get(name)
@@ -178,8 +192,14 @@ class ReportSpec:
         return Label(f"{self.protocol}: {self.sweep().base.setting_label()} vs alpha 0, seeds {seeds}")
 
     def datasets(self) -> dict[str, str]:
-        """Its plan's (SweepSpec.datasets)."""
-        return self.sweep().datasets()
+        """Its pinned plan's (SweepSpec.datasets), else those its setting names (changes.FIELD where a change names
+        one, else protocol), found without validating the setting: a service vets them before anything is opened."""
+        if self.planned is not None:
+            return self.planned.datasets()
+        named = self.named_protocol.setting(self.changes).datasets_named()
+        return {
+            name: f"changes.{field}" if _given(self.changes, field) else "protocol" for name, field in named.items()
+        }
 
     def job_setting(self, model_setting: Callable[[str], str | None]) -> str | None:
         """None: a report spans its setting and the baseline."""

@@ -326,3 +326,50 @@ def test_a_failing_middleware_is_a_json_500_too(tmp_path):
         response = client.get("/healthz")
     assert response.status_code == 500 and assert_error_shape(response)["error"]["code"] == "internal"
     assert "secret" not in response.text
+
+
+SERVER_FILE = "/etc/hostname"  # exists on the API's host; the answer must not say so
+PATH_REQUESTS = [
+    ("/v1/reports", {"protocol": "tiny", "changes": {"dataset": "npz:{path}"}}, "changes.dataset"),
+    ("/v1/reports", {"protocol": "tiny", "changes": {"reg": {"dataset": "npz:{path}"}}}, "changes.reg.dataset"),
+    ("/v1/train-jobs", {"preset": "smoke", "spec": {"dataset": "npz:{path}"}}, "spec.dataset"),
+    ("/v1/train-jobs", {"preset": "smoke", "spec": {"reg": {"alpha": 0, "dataset": "npz:{path}"}}}, "spec.reg.dataset"),
+    ("/v1/sweeps", {"preset": "smoke", "grid": {"dataset": ["mnist-5k", "npz:{path}"]},
+                    "evaluators": [{"name": "gaussian"}]}, "grid.dataset"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "body", "field"), PATH_REQUESTS, ids=[f"{p}-{f}" for p, _, f in PATH_REQUESTS])
+def test_a_server_path_is_refused_before_anything_reads_it(client, monkeypatch, path, body, field):
+    """npz:PATH is for local runs: the service refuses it by name, with the same words whether the file exists or
+    not, and no file is opened (any open of the path fails the test)."""
+    import builtins
+    import io as io_module
+
+    import numpy as np
+
+    opened: list[str] = []
+    real_open, real_io_open, real_load = builtins.open, io_module.open, np.load
+
+    def spy(real):
+        def opener(file, *args, **kwargs):
+            if str(file).startswith(("/etc/hostname", "/no/such")):
+                opened.append(str(file))
+            return real(file, *args, **kwargs)
+
+        return opener
+
+    monkeypatch.setattr(builtins, "open", spy(real_open))
+    monkeypatch.setattr(io_module, "open", spy(real_io_open))
+    monkeypatch.setattr(np, "load", spy(real_load))
+    answers = []
+    for where in (SERVER_FILE, "/no/such/file.npz"):
+        filled = json.loads(json.dumps(body).replace("{path}", where))
+        response = client.post(path, headers=auth(client), json=filled)
+        assert response.status_code == 422, response.text
+        error = assert_error_shape(response)["error"]
+        assert error["details"]["field"] == field, error
+        answers.append(error["message"])
+    assert answers[0] == answers[1] and "for local runs" in answers[0], answers
+    assert opened == [], opened
+    assert client.get("/v1/jobs", headers=auth(client)).json()["items"] == []
