@@ -79,7 +79,7 @@ def list_keys_of(user: Annotated[str | None, typer.Option(help="one user's keys"
 def revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix (`sth admin list-keys`) or the key")]) -> None:
     """Revoke an API key at once: every request with it gets 401 from then on."""
     from store.db import migrate, session_scope
-    from store.keys import get_key, key_prefix, revoke_key
+    from store.keys import LastAdminKey, get_key, key_prefix, revoke_key
 
     migrate()
     with session_scope() as session:
@@ -87,5 +87,9 @@ def revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix (`sth ad
         if key is None:
             typer.echo(f"error: no key with prefix {prefix!r}; `sth admin list-keys` lists them", err=True)
             raise typer.Exit(2)
-        revoke_key(session, key)
+        try:
+            revoke_key(session, key)
+        except LastAdminKey as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1) from None
         typer.echo(f"key {key.prefix} of {key.user.name} revoked")

@@ -95,9 +95,27 @@ def get_key(session: Session, prefix: str) -> ApiKey | None:
     return session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
 
 
+class LastAdminKey(ValueError):
+    """Revoking the key would leave no active admin key: nobody could administer the service any more."""
+
+
 def revoke_key(session: Session, key: ApiKey) -> ApiKey:
-    """From now on the key authenticates nobody; revoking twice keeps the first time."""
+    """From now on the key authenticates nobody; revoking twice keeps the first time. LastAdminKey for the last
+    active key of any admin (create another first: that is how an admin rotates it)."""
     if key.revoked_at is None:
+        if key.user.role is Role.admin and _active_admin_keys(session) <= {key.id}:
+            raise LastAdminKey(f"key {key.prefix} is the last active admin key: revoking it would lock everyone out "
+                               "of administration; create another admin key first (POST /v1/keys, or `sth admin "
+                               "create-key`), then revoke this one")  # fmt: skip
         key.revoked_at = utcnow()
         session.flush()
     return key
+
+
+def _active_admin_keys(session: Session) -> set[str]:
+    """The ids of every active admin key, their rows locked until the transaction ends (PostgreSQL: two admins
+    revoking each other's last keys at once are serialised, and the second finds the first's revoked)."""
+    query = (select(ApiKey.id).join(User, ApiKey.user_id == User.id)
+             .where(User.role == Role.admin, ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)
+             .with_for_update(of=ApiKey))  # fmt: skip
+    return set(session.scalars(query))

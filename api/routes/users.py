@@ -4,15 +4,15 @@ revoke their own keys, admins create users and revoke anyone's. Secrets are show
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, UserDep, require_owner
-from api.errors import ApiError, forbidden, not_found, responses
+from api.errors import ApiError, ErrorBody, forbidden, not_found, responses
 from api.inputs import Name, Name64
-from store.keys import create_key, create_user, find_user, get_key, key_prefix, list_keys, revoke_key
+from store.keys import LastAdminKey, create_key, create_user, find_user, get_key, key_prefix, list_keys, revoke_key
 from store.models import ApiKey, Role, User
 
 router = APIRouter(prefix="/v1", tags=["users"], responses=responses(401))
@@ -114,11 +114,20 @@ def add_key(body: KeyCreate, session: SessionDep, caller: UserDep) -> NewKey:
     return NewKey(key=token, details=key_public(key))
 
 
-@router.delete("/keys/{prefix}", responses=responses(403, 404))
+LAST_ADMIN_KEY: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "the last active admin key: create another one first"}
+}
+
+
+@router.delete("/keys/{prefix}", responses={**responses(403, 404), **LAST_ADMIN_KEY})
 def revoke(prefix: Name, session: SessionDep, caller: UserDep) -> KeyPublic:
-    """Revoke a key at once (your own; admins: anyone's). Requests with it get 401 from then on."""
+    """Revoke a key at once (your own; admins: anyone's). Requests with it get 401 from then on. The last active
+    admin key cannot be revoked (409): to rotate it, create a new admin key, then revoke the old one."""
     key = get_key(session, prefix)
     if key is None:
         raise not_found("key", prefix)
     require_owner(caller, key.user_id, "key")
-    return key_public(revoke_key(session, key))
+    try:
+        return key_public(revoke_key(session, key))
+    except LastAdminKey as e:
+        raise ApiError(409, "last_admin_key", str(e), {"prefix": key.prefix}) from None

@@ -1,4 +1,4 @@
-from tests.api.conftest import auth
+from tests.api.conftest import assert_error_shape, auth
 
 
 def bearer(token):
@@ -42,3 +42,20 @@ def test_admins_add_users_and_revoke_anyones_key(client):
     assert for_carol.status_code == 201 and for_carol.json()["details"]["user"] == "carol"
     assert [u["name"] for u in client.get("/v1/users", headers=auth(client, "bob")).json()] == [
         "admin", "alice", "bob", "carol"]  # fmt: skip
+
+
+def test_the_last_active_admin_key_cannot_be_revoked_but_can_be_rotated(db_client):
+    admin = auth(db_client, "admin")
+    (key,) = db_client.get("/v1/keys", headers=admin, params={"user": "admin"}).json()
+    prefix = key["prefix"]
+    refused = db_client.delete(f"/v1/keys/{prefix}", headers=admin)
+    assert refused.status_code == 409, refused.text
+    error = assert_error_shape(refused)["error"]
+    assert error["code"] == "last_admin_key" and "create another admin key first" in error["message"], error
+    assert db_client.get("/v1/me", headers=admin).status_code == 200  # still works
+    rotated = db_client.post("/v1/keys", headers=admin, json={"name": "rotated"}).json()
+    assert db_client.delete(f"/v1/keys/{prefix}", headers=bearer(rotated["key"])).status_code == 200
+    assert db_client.get("/v1/me", headers=admin).status_code == 401
+    new = rotated["details"]["prefix"]
+    assert db_client.delete(f"/v1/keys/{new}", headers=bearer(rotated["key"])).status_code == 409  # the last again
+    db_client.keys["admin"] = rotated["key"]  # the module's app lives on: later tests sign in with the new key

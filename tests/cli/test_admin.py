@@ -39,3 +39,12 @@ def test_an_operator_creates_lists_and_revokes_keys(database):
     assert "no key" in sth_admin("revoke-key", "sth_nothing-here", code=2)
     assert "exists already" in sth_admin("create-user", "alice", code=2)
     assert "no user 'bob'" in sth_admin("create-key", "bob", code=2)
+
+
+def test_the_last_admin_key_is_refused_until_another_exists(database):
+    first = sth_admin("create-user", "root", "--role", "admin").strip().splitlines()[-1]
+    assert "last active admin key" in sth_admin("revoke-key", first, code=1)
+    second = sth_admin("create-key", "root").strip()
+    assert "revoked" in sth_admin("revoke-key", first)  # rotated: the new key keeps administration open
+    with session_scope(database) as session:
+        assert authenticate(session, first) is None and authenticate(session, second).name == "root"
