@@ -9,13 +9,15 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from broker.sender import JobQueue
 from sthlib.jobkinds import JobSpec, read_spec
 from sthlib.train import TrainingStopped, resolve_device
 from store import sweeps
 from store.db import session_scope
 from store.jobs import Send, claim_next, enqueue, transition
-from store.models import Job, JobKind, JobStatus
+from store.models import Blob, Job, JobKind, JobStatus
 from store.settings import get_settings
 from worker.context import JobCancelled, JobContext
 from worker.evaluate import run_evaluation
@@ -100,5 +102,17 @@ def finish(ctx: JobContext, status: JobStatus, **fields: Any) -> bool:
             return False
         if status is JobStatus.succeeded:
             fields["progress"] = {**job.progress, "fraction": 1.0, "eta_s": 0}
+            drop_resume_state(session, job)
         transition(session, job, status, **fields)
         return True
+
+
+def drop_resume_state(session: Session, job: Job) -> None:
+    """A succeeded training's last epoch state (kept while the job could still resume from it): deleted in the
+    transaction that records the success, so a worker that dies before that commit still resumes from it."""
+    if job.resume_blob_id is not None:
+        blob = session.get(Blob, job.resume_blob_id)
+        job.resume_blob_id = None
+        session.flush()
+        if blob is not None:
+            session.delete(blob)

@@ -5,9 +5,10 @@ in-process API (tests/api/conftest.py) on SQLite with a filesystem broker; a tra
 tiny checkpoint unless training is what a test checks."""
 
 import pytest
+from sqlalchemy import func, select
 
 from store.db import session_scope
-from store.models import Model
+from store.models import Blob, BlobChunk, Job, Model
 from store.settings import get_settings
 from tests.api.conftest import auth, client  # noqa: F401  (the API fixture)
 from tests.conftest import TINY
@@ -75,6 +76,12 @@ def test_a_training_runs_and_stores_its_model(worker_here):
         model = session.get(Model, done["model_id"])
         assert model.setting == done["setting"] and model.origin == "trained"
         assert [m["epoch"] for m in model.history] == [0, 1]  # before training, then each epoch
+        # the epoch state it could have resumed from is gone with the success: only the model's weights stay
+        assert session.get(Job, queued["id"]).resume_blob_id is None
+        assert session.scalars(select(Blob.id)).all() == [model.blob_id]
+        assert (
+            session.scalar(select(func.count()).select_from(BlobChunk).where(BlobChunk.blob_id != model.blob_id)) == 0
+        )
 
 
 def test_an_evaluation_stores_each_evaluators_results(worker_here, tiny_model):
