@@ -48,16 +48,15 @@ class KindEntry:
     kind: JobKind
     read: Callable[[Any], JobSpec]  # a stored spec's JSON -> its typed spec (SpecError naming the field)
     parent: bool  # True: no worker runs it; it plans children and advances when they end (store.sweeps)
-    summary: str  # what a job of the kind does, in one line
 
 
 KINDS: dict[JobKind, KindEntry] = {
     entry.kind: entry
     for entry in (
-        KindEntry(JobKind.train, TrainSpec.from_dict, False, "train one model (a preset and changes)"),
-        KindEntry(JobKind.evaluate, EvalJobSpec.from_dict, False, "run evaluators on one stored model"),
-        KindEntry(JobKind.sweep, SweepSpec.from_dict, True, "train a grid of settings and seeds, evaluate, select"),
-        KindEntry(JobKind.report, ReportSpec.from_dict, True, "re-run a protocol and judge the paper's claims"),
+        KindEntry(JobKind.train, TrainSpec.from_dict, parent=False),  # one model: a preset and changes
+        KindEntry(JobKind.evaluate, EvalJobSpec.from_dict, parent=False),  # evaluators on one stored model
+        KindEntry(JobKind.sweep, SweepSpec.from_dict, parent=True),  # a grid of settings and seeds, then the selection
+        KindEntry(JobKind.report, ReportSpec.from_dict, parent=True),  # a protocol re-run, the paper's claims judged
     )
 }
 PARENT_KINDS = frozenset(kind for kind, entry in KINDS.items() if entry.parent)

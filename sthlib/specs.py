@@ -9,7 +9,6 @@ Every default is the paper's (PAPER.md section 3) unless its comment says otherw
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Annotated, Any, Literal, NamedTuple, get_args
 from pydantic import Field
 
 from sthlib.data import DatasetError, DatasetInfo, dataset_info
+from sthlib.specjson import spec_hash
 from sthlib.validation import SEED_MAX, SPEC_CONFIG, Bool, Float, Int, SpecError, Str, parse, require
 from sthlib.variants import Variant, validate_selection
 
@@ -86,7 +86,7 @@ def setting_of(spec: dict[str, Any]) -> dict[str, Any]:
 
 def setting_hash(spec: dict[str, Any]) -> str:
     """The setting id of a TrainSpec dict (migrations/versions/0004 computes the same for stored specs)."""
-    return hashlib.sha256(json.dumps(setting_of(spec), sort_keys=True).encode()).hexdigest()[:12]
+    return spec_hash(setting_of(spec))[:12]
 
 
 def _dataset(name: str, field: str) -> DatasetInfo:
@@ -272,7 +272,7 @@ class TrainSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     def spec_hash(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
+        return spec_hash(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainSpec:

@@ -26,7 +26,6 @@ def load_stored_model(ctx: JobContext, model_id: str, folder: Path) -> LoadedMod
             raise ValueError(f"model {model_id} no longer exists")
         path.write_bytes(read_blob(session, model.blob_id))
         name, dataset = model.name, model.dataset
-    ctx.fetch_uploads([dataset])  # the test images it is evaluated on
     loaded = load_classifier(path, device=ctx.device, name=name)
     return LoadedModel(loaded.classifier, loaded.spec, dataset, loaded.color)
 
@@ -43,6 +42,7 @@ def load_source(ctx: JobContext, source: SourceRef, folder: Path) -> Classifier:
 def run_evaluation(ctx: JobContext, spec: EvalJobSpec) -> None:
     with scratch(ctx.job_id) as folder:
         loaded = load_stored_model(ctx, spec.model_id, folder)
+        ctx.fetch_uploads([loaded.dataset])  # the test images it is evaluated on (a source model needs none)
         with ctx.session() as session:
             done = set(session.scalars(select(EvalResult.evaluator).where(EvalResult.job_id == ctx.job_id)))
         todo = spec.evaluators
